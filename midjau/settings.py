@@ -1,0 +1,133 @@
+"""Every setting of MidJAu, read once from the environment (prefix ``MIDJAU_``) or a ``.env`` file.
+
+This is the only module that reads the environment. Everything else receives a ``Settings``
+object (or one of its parts) from the composition root.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class PlanSlots(BaseModel):
+    """Jobs Midjourney lets one account run at once, per speed mode."""
+
+    fast: int = Field(ge=1, le=50)
+    relax: int = Field(ge=0, le=50)
+
+
+def default_plan_slots() -> dict[str, PlanSlots]:
+    # Midjourney's plan table: Basic and Standard run 3 jobs at once, Pro and Mega 12 fast
+    # plus 3 relaxed. Operators can lower these when an account's real limit is smaller.
+    return {
+        "basic": PlanSlots(fast=3, relax=0),
+        "standard": PlanSlots(fast=3, relax=3),
+        "pro": PlanSlots(fast=12, relax=3),
+        "mega": PlanSlots(fast=12, relax=3),
+    }
+
+
+class DiscordSettings(BaseModel):
+    """Where the MidJAu bot and the relay find Discord (or the sandbox)."""
+
+    bot_token: SecretStr | None = None
+    api_base: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    # Seconds discord.py waits after the last GUILD_CREATE before on_ready; tests lower it.
+    guild_ready_timeout: float = Field(default=2.0, ge=0)
+    # Largest file the bot attaches to one message; bigger outputs are split or linked.
+    upload_limit_bytes: int = Field(default=10 * MIB, ge=64 * 1024)
+    # Channels where a dropped sheet starts the confirm flow; empty means every channel.
+    watched_channel_ids: list[int] = Field(default_factory=list)
+    # Minimum seconds between two edits of one progress message.
+    progress_edit_interval: float = Field(default=5.0, ge=0)
+
+
+class PacingSettings(BaseModel):
+    """How fast the relay acts for a connected Discord user; kept human on purpose."""
+
+    min_gap_seconds: float = Field(default=2.0, ge=0)
+    jitter_seconds: float = Field(default=1.5, ge=0)
+    daily_cap: int = Field(default=1000, ge=1)
+    plan_slots: dict[str, PlanSlots] = Field(default_factory=default_plan_slots)
+
+
+class TimeoutSettings(BaseModel):
+    """Seconds each stage of a job may take before the tracker looks for it and gives up."""
+
+    waiting_message: float = Field(default=120.0, gt=0)
+    progress: float = Field(default=600.0, gt=0)
+    final: float = Field(default=1800.0, gt=0)
+    upscale: float = Field(default=300.0, gt=0)
+
+
+class IntakeSettings(BaseModel):
+    """Limits on the sheets users send."""
+
+    row_limit: int = Field(default=5000, ge=1)
+    max_upload_bytes: int = Field(default=20 * MIB, ge=1024)
+    permutation_cap: int = Field(default=40, ge=1)
+    max_prompt_length: int = Field(default=6000, ge=1)
+
+
+class SandboxSettings(BaseModel):
+    """The offline Discord + Midjourney used by ``midjau demo`` and the tests."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    # Multiplies every simulated Midjourney duration; 0.01 turns a 45 s render into 0.45 s.
+    time_scale: float = Field(default=0.02, gt=0)
+    job_seconds: float = Field(default=40.0, gt=0)
+    plan: str = "pro"
+
+
+class WebSettings(BaseModel):
+    """The aiohttp site."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Public address of the site; when set, outputs too big for Discord are sent as links.
+    public_url: str | None = None
+
+
+class Settings(BaseSettings):
+    """All MidJAu settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MIDJAU_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    blob_dir: Path | None = None
+    # Fernet key that encrypts Discord tokens at rest; generated into data_dir when unset.
+    secret_key: SecretStr | None = None
+    log_level: str = "INFO"
+
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    pacing: PacingSettings = Field(default_factory=PacingSettings)
+    timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+
+    @model_validator(mode="after")
+    def _fill_paths(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'midjau.db').resolve()}"
+        if self.blob_dir is None:
+            self.blob_dir = self.data_dir / "blobs"
+        return self
+
+    @property
+    def blobs_path(self) -> Path:
+        assert self.blob_dir is not None  # set by _fill_paths
+        return self.blob_dir

@@ -1,0 +1,310 @@
+"""SQLAlchemy models: users, Midjourney connections, batches, sheet rows, jobs and images.
+
+Every state change of a batch is a committed row here, so a restarted process can carry
+on where the last one stopped. Times are stored as UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """Return the current time in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that always comes back timezone-aware in UTC (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}; use storage.models.utcnow()")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every MidJAu table."""
+
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _enum(enum_class: type[StrEnum]) -> Enum:
+    # Store the value as plain text so PostgreSQL needs no enum type migrations.
+    return Enum(
+        enum_class,
+        native_enum=False,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class ConnectionState(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class BatchStatus(StrEnum):
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    QUEUED = "queued"
+    RUNNING = "running"
+    PACKAGING = "packaging"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class BatchOrigin(StrEnum):
+    DISCORD = "discord"
+    WEB = "web"
+    API = "api"
+    DEMO = "demo"
+
+
+class RowStatus(StrEnum):
+    """A sheet row's own state: whether it became jobs at all."""
+
+    ACCEPTED = "accepted"
+    SKIPPED = "skipped"
+    INVALID = "invalid"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"  # in our queue, not yet sent
+    SUBMITTED = "submitted"  # POST /interactions accepted; no reply from Midjourney yet
+    WAITING = "waiting"  # "Waiting to start" or "Job queued" at Midjourney
+    RUNNING = "running"  # progress edits arriving
+    UPSCALING = "upscaling"  # grid done; upscale buttons pressed, results pending
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_JOB_STATUSES
+
+    @property
+    def is_in_flight(self) -> bool:
+        return self in IN_FLIGHT_JOB_STATUSES
+
+
+FINAL_JOB_STATUSES = frozenset(
+    {JobStatus.DONE, JobStatus.FAILED, JobStatus.SKIPPED, JobStatus.CANCELLED}
+)
+# Jobs that hold one of the account's Midjourney slots.
+IN_FLIGHT_JOB_STATUSES = frozenset({JobStatus.SUBMITTED, JobStatus.WAITING, JobStatus.RUNNING})
+
+
+class FailureCategory(StrEnum):
+    INVALID = "invalid"  # the prompt or a parameter was rejected
+    MODERATED = "moderated"  # banned prompt, soft moderation, deleted mid-render
+    FILTERED = "filtered"  # output filter
+    MIDJOURNEY_ERROR = "midjourney-error"  # "could not complete", "Failed to process"
+    TIMED_OUT = "timed-out"
+    ACCOUNT = "account"  # the connection was paused and the batch ended before it resumed
+    DOWNLOAD = "download"  # the result existed but could not be downloaded
+
+
+class ImageKind(StrEnum):
+    GRID = "grid"
+    QUADRANT = "quadrant"  # one quarter of a grid, cut by us
+    UPSCALE = "upscale"  # Midjourney's U1-U4 result
+    VARIATION = "variation"  # a V1-V4 result grid
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    discord_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    connections: Mapped[list[MidjourneyConnection]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+
+class MidjourneyConnection(Base):
+    """A Discord account connected for Midjourney, and the channel it works in."""
+
+    __tablename__ = "midjourney_connections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    discord_account_id: Mapped[str] = mapped_column(String(32), default="")
+    guild_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    plan: Mapped[str] = mapped_column(String(16), default="standard")
+    # Fernet ciphertext of the Discord user token (storage.crypto); never the plain token.
+    token_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    fast_slots: Mapped[int | None] = mapped_column(Integer)
+    relax_slots: Mapped[int | None] = mapped_column(Integer)
+    min_gap_seconds: Mapped[float | None] = mapped_column()
+    daily_cap: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[ConnectionState] = mapped_column(
+        _enum(ConnectionState), default=ConnectionState.ACTIVE
+    )
+    pause_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="connections")
+
+
+class Batch(Base):
+    """One sheet (or API request) run through Midjourney."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("midjourney_connections.id", ondelete="SET NULL"), index=True
+    )
+    origin: Mapped[BatchOrigin] = mapped_column(_enum(BatchOrigin))
+    status: Mapped[BatchStatus] = mapped_column(_enum(BatchStatus), index=True)
+    source_filename: Mapped[str] = mapped_column(String(255))
+    sheet_name: Mapped[str] = mapped_column(String(255), default="")
+    # Column headers of the sheet in their original order, for the report.
+    headers: Mapped[list[Any]] = mapped_column(default=list)
+    # BatchOptions as JSON: default upscale, split grids, mode.
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Where to post progress and results when the batch came from Discord.
+    discord_channel_id: Mapped[str | None] = mapped_column(String(32))
+    progress_message_id: Mapped[str | None] = mapped_column(String(32))
+    # Blob keys of the outputs, set when packaging has finished.
+    zip_keys: Mapped[list[Any]] = mapped_column(default=list)
+    report_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    rows: Mapped[list[SheetRow]] = relationship(
+        back_populates="batch", cascade="all, delete-orphan", order_by="SheetRow.row_number"
+    )
+    jobs: Mapped[list[Job]] = relationship(
+        back_populates="batch", cascade="all, delete-orphan", order_by="Job.sequence"
+    )
+
+
+class SheetRow(Base):
+    """A row of the uploaded sheet, kept with its original cells for the report."""
+
+    __tablename__ = "sheet_rows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    row_number: Mapped[int] = mapped_column(Integer)
+    # Header text -> the cell's visible text, in sheet order.
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[RowStatus] = mapped_column(_enum(RowStatus))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    upscales: Mapped[list[Any]] = mapped_column(default=list)
+    variations: Mapped[list[Any]] = mapped_column(default=list)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    folder: Mapped[str] = mapped_column(String(255), default="")
+
+    batch: Mapped[Batch] = relationship(back_populates="rows")
+    jobs: Mapped[list[Job]] = relationship(back_populates="row", order_by="Job.sequence")
+
+
+class Job(Base):
+    """One prompt sent to Midjourney: a row times its repeat times its permutations."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    row_id: Mapped[int] = mapped_column(ForeignKey("sheet_rows.id", ondelete="CASCADE"))
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("midjourney_connections.id", ondelete="SET NULL")
+    )
+    # Position in the batch; the dispatcher sends jobs in this order.
+    sequence: Mapped[int] = mapped_column(Integer)
+    repeat_index: Mapped[int] = mapped_column(Integer, default=0)
+    permutation_index: Mapped[int] = mapped_column(Integer, default=0)
+    prompt: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(8), default="fast")
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.QUEUED)
+    failure_category: Mapped[FailureCategory | None] = mapped_column(_enum(FailureCategory))
+    failure_message: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    # Correlation keys, each recorded as soon as it is known.
+    nonce: Mapped[str | None] = mapped_column(String(32), index=True)
+    interaction_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    progress_message_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    grid_message_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    midjourney_job_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Upscale indexes (1-4) still to press and still to receive.
+    upscales_pending: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    # When the current stage began, for the per-stage timeouts.
+    stage_started_at: Mapped[datetime | None] = mapped_column()
+
+    batch: Mapped[Batch] = relationship(back_populates="jobs")
+    row: Mapped[SheetRow] = relationship(back_populates="jobs")
+    images: Mapped[list[Image]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", order_by="Image.id"
+    )
+
+    __table_args__ = (
+        Index("ix_jobs_batch_status", "batch_id", "status"),
+        Index("ix_jobs_connection_status", "connection_id", "status"),
+    )
+
+
+class Image(Base):
+    """A downloaded result file in the blob store."""
+
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[ImageKind] = mapped_column(_enum(ImageKind))
+    # 1-4 for quadrants, upscales and variations; 0 for the grid itself.
+    index: Mapped[int] = mapped_column(Integer, default=0)
+    blob_key: Mapped[str] = mapped_column(String(255))
+    # Path of the file inside the output ZIP.
+    archive_name: Mapped[str] = mapped_column(String(255), default="")
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    discord_message_id: Mapped[str | None] = mapped_column(String(32))
+    source_url: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="images")
+
+    __table_args__ = (Index("ux_images_job_kind_index", "job_id", "kind", "index", unique=True),)
