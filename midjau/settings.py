@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     # Fernet key that encrypts Discord tokens at rest; generated into data_dir when unset.
     secret_key: SecretStr | None = None
     log_level: str = "INFO"
+    # Discord user token for `midjau connect`, so it never appears in a command line.
+    connect_token: SecretStr | None = None
+    # Days the outputs of a finished batch are kept before the scheduler deletes them.
+    output_retention_days: float = Field(default=7.0, gt=0)
 
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     pacing: PacingSettings = Field(default_factory=PacingSettings)

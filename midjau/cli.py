@@ -1,0 +1,193 @@
+"""The ``midjau`` command line: demo, run, sandbox, db upgrade, connect."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from midjau.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+PLANS = ("basic", "standard", "pro", "mega")
+CHANNEL_LINK = re.compile(r"^https://(?:ptb\.|canary\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/?$")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="midjau",
+        description="Run spreadsheets of Midjourney prompts through Discord.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="run a sheet offline through the sandbox Discord and Midjourney"
+    )
+    demo.add_argument("sheet", type=Path, help="an .xlsx, .xlsm or .csv file of prompts")
+    demo.add_argument("--out", type=Path, default=Path("out"), help="folder for the ZIP and the report (default: out)")
+    demo.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        help="multiplier for simulated Midjourney durations (default: from settings, 0.02)",
+    )
+
+    commands.add_parser("run", help="run the service: bot, relay, dispatcher, scheduler, web app")
+
+    sandbox = commands.add_parser("sandbox", help="run the offline Discord and Midjourney alone")
+    sandbox.add_argument("--port", type=int, default=None, help="TCP port on 127.0.0.1 (default: from settings)")
+
+    database = commands.add_parser("db", help="database maintenance")
+    database_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    database_commands.add_parser("upgrade", help="apply every pending migration")
+
+    connect = commands.add_parser(
+        "connect",
+        help="register a Discord account for Midjourney; the token is read from "
+        "MIDJAU_CONNECT_TOKEN or a hidden prompt, never from an argument",
+    )
+    connect.add_argument("--owner", required=True, help="Discord user id of the MidJAu user who owns the connection")
+    connect.add_argument("--channel-link", help="https://discord.com/channels/<server id>/<channel id>")
+    connect.add_argument("--guild", help="server (guild) id, when no --channel-link is given")
+    connect.add_argument("--channel", help="channel id, when no --channel-link is given")
+    connect.add_argument("--plan", choices=PLANS, default="standard", help="Midjourney plan (default: standard)")
+    connect.add_argument("--label", default="", help="a name for this connection")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit status."""
+    arguments = build_parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=logging.DEBUG if arguments.verbose else settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(_dispatch(arguments, settings))
+    except KeyboardInterrupt:
+        return 130
+    except CommandError as error:
+        print(f"midjau: {error}", file=sys.stderr)
+        return 2
+
+
+class CommandError(Exception):
+    """A problem with the command line or its inputs; the message says how to fix it."""
+
+
+async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
+    if arguments.command == "demo":
+        from midjau.demo import run_demo
+
+        return await run_demo(settings, arguments.sheet, arguments.out, time_scale=arguments.time_scale)
+    if arguments.command == "run":
+        from midjau.service import Service
+
+        await Service(settings).run_forever()
+        return 0
+    if arguments.command == "sandbox":
+        return await _run_sandbox(settings, arguments.port)
+    if arguments.command == "db":
+        return await _upgrade_database(settings)
+    if arguments.command == "connect":
+        return await _connect(settings, arguments)
+    raise CommandError(f"unknown command {arguments.command!r}")
+
+
+async def _run_sandbox(settings: Settings, port: int | None) -> int:
+    from sandbox.server import Sandbox
+
+    sandbox_settings = settings.sandbox
+    if port is not None:
+        sandbox_settings = sandbox_settings.model_copy(update={"port": port})
+    async with Sandbox(sandbox_settings) as sandbox:
+        print(f"Sandbox Discord at {sandbox.base_url}")
+        print("Point MidJAu at it with:")
+        print(f"  MIDJAU_DISCORD__API_BASE={sandbox.api_base}")
+        print(f"  MIDJAU_DISCORD__GATEWAY_URL={sandbox.gateway_url}")
+        print(f"  MIDJAU_DISCORD__BOT_TOKEN={sandbox.bot_token}")
+        print(
+            f"Connect the demo user with: MIDJAU_CONNECT_TOKEN={sandbox.user_token} midjau connect "
+            f"--owner {sandbox.user_id} --guild {sandbox.guild_id} --channel {sandbox.channel_id} "
+            f"--plan {sandbox_settings.plan}"
+        )
+        print("Press Ctrl+C to stop.")
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+    return 0
+
+
+async def _upgrade_database(settings: Settings) -> int:
+    from storage.db import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    try:
+        await db.upgrade()
+    finally:
+        await db.dispose()
+    print("Database is up to date.")
+    return 0
+
+
+async def _connect(settings: Settings, arguments: argparse.Namespace) -> int:
+    guild_id, channel_id = _channel_ids(arguments)
+    token = _read_token(settings)
+
+    from midjau.service import Service
+
+    async with Service(settings.model_copy(update={"discord": settings.discord.model_copy(update={"bot_token": None})}), with_web=False) as service:
+        user_id = await service.engine.ensure_user(arguments.owner)
+        connection_id = await service.engine.add_connection(
+            user_id,
+            token=token,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            plan=arguments.plan,
+            label=arguments.label,
+        )
+    print(f"Connection {connection_id} saved for Discord user {arguments.owner} (channel {channel_id}, plan {arguments.plan}).")
+    return 0
+
+
+def _channel_ids(arguments: argparse.Namespace) -> tuple[str, str]:
+    if arguments.channel_link:
+        match = CHANNEL_LINK.match(arguments.channel_link.strip())
+        if match is None:
+            raise CommandError(
+                f"--channel-link {arguments.channel_link!r} is not a Discord channel link; "
+                "copy it from Discord (right-click the channel, Copy Link): "
+                "https://discord.com/channels/<server id>/<channel id>"
+            )
+        return match.group(1), match.group(2)
+    if not (arguments.guild and arguments.channel):
+        raise CommandError("give --channel-link, or both --guild and --channel")
+    if not (arguments.guild.isdigit() and arguments.channel.isdigit()):
+        raise CommandError("--guild and --channel are Discord ids: digits only")
+    return arguments.guild, arguments.channel
+
+
+def _read_token(settings: Settings) -> str:
+    if settings.connect_token is not None:
+        token = settings.connect_token.get_secret_value().strip()
+    elif sys.stdin.isatty():
+        token = getpass.getpass("Discord token of the account that runs Midjourney (hidden): ").strip()
+    else:
+        raise CommandError("set MIDJAU_CONNECT_TOKEN or run in a terminal to type the token")
+    if not token:
+        raise CommandError("the Discord token is empty")
+    return token
+
+
+if __name__ == "__main__":
+    sys.exit(main())

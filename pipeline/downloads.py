@@ -1,0 +1,70 @@
+"""Signed download links for output files too big to attach in Discord.
+
+A link names a batch and a file and carries an HMAC of both with an expiry, so the web
+route can serve it without a login and nobody can forge a link to another batch's file.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+
+class InvalidDownloadTokenError(Exception):
+    """The download token is malformed, forged or expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadGrant:
+    """What a valid token allows: one file of one batch until ``expires_at``."""
+
+    batch_id: int
+    filename: str
+    expires_at: int
+
+
+def sign_download(secret: bytes, batch_id: int, filename: str, *, ttl_seconds: int) -> str:
+    """Return a URL-safe token that grants the download of one output file."""
+    body = json.dumps(
+        {"b": batch_id, "f": filename, "e": int(time.time()) + ttl_seconds},
+        separators=(",", ":"),
+    ).encode()
+    signature = hmac.new(_download_key(secret), body, hashlib.sha256).digest()
+    return f"{_encode(body)}.{_encode(signature)}"
+
+
+def verify_download(secret: bytes, token: str) -> DownloadGrant:
+    """Return the grant a token carries, or raise InvalidDownloadTokenError."""
+    try:
+        body_part, signature_part = token.split(".", 1)
+        body = _decode(body_part)
+        signature = _decode(signature_part)
+    except ValueError as error:
+        raise InvalidDownloadTokenError("malformed token") from error
+
+    expected = hmac.new(_download_key(secret), body, hashlib.sha256).digest()
+    if not hmac.compare_digest(signature, expected):
+        raise InvalidDownloadTokenError("bad signature")
+
+    fields = json.loads(body)
+    grant = DownloadGrant(batch_id=int(fields["b"]), filename=str(fields["f"]), expires_at=int(fields["e"]))
+    if grant.expires_at < time.time():
+        raise InvalidDownloadTokenError("expired")
+    return grant
+
+
+def _download_key(secret: bytes) -> bytes:
+    # Derive a key of its own so a download token can never double as anything else.
+    return hmac.new(secret, b"midjau-download-link", hashlib.sha256).digest()
+
+
+def _encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -1,0 +1,57 @@
+"""The aiohttp web app: for now a health endpoint and signed downloads of batch outputs."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from sqlalchemy import text
+
+from midjau.settings import Settings
+from pipeline.downloads import InvalidDownloadTokenError, verify_download
+from storage.db import Database
+
+_log = logging.getLogger(__name__)
+
+SETTINGS_KEY = web.AppKey("settings", Settings)
+DATABASE_KEY = web.AppKey("database", Database)
+SECRET_KEY = web.AppKey("secret", bytes)
+
+
+def create_app(settings: Settings, db: Database, secret: bytes) -> web.Application:
+    """Build the web application with its routes and shared state."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[SETTINGS_KEY] = settings
+    app[DATABASE_KEY] = db
+    app[SECRET_KEY] = secret
+    app.router.add_get("/health", handle_health)
+    app.router.add_get("/downloads/{token}", handle_download)
+    return app
+
+
+async def handle_health(request: web.Request) -> web.Response:
+    """Report whether the process is up and its database answers."""
+    try:
+        async with request.app[DATABASE_KEY].engine.connect() as connection:
+            await connection.execute(text("select 1"))
+    except Exception:
+        _log.exception("health check: the database did not answer")
+        return web.json_response({"status": "error", "database": "unavailable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def handle_download(request: web.Request) -> web.StreamResponse:
+    """Serve one output file of a batch to the holder of a signed link."""
+    try:
+        grant = verify_download(request.app[SECRET_KEY], request.match_info["token"])
+    except InvalidDownloadTokenError:
+        raise web.HTTPNotFound(text="This download link is invalid or has expired.") from None
+
+    outputs = (request.app[SETTINGS_KEY].data_dir / "outputs" / str(grant.batch_id)).resolve()
+    path = (outputs / grant.filename).resolve()
+    # The name comes from a signed token, but never serve anything outside the batch folder.
+    if path.parent != outputs or not path.is_file():
+        raise web.HTTPNotFound(text="This file is no longer available.")
+    return web.FileResponse(
+        path, headers={"Content-Disposition": f'attachment; filename="{path.name}"'}
+    )
