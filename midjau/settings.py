@@ -55,6 +55,8 @@ class PacingSettings(BaseModel):
     jitter_seconds: float = Field(default=1.5, ge=0)
     daily_cap: int = Field(default=1000, ge=1)
     plan_slots: dict[str, PlanSlots] = Field(default_factory=default_plan_slots)
+    # Seconds an account sends nothing after Midjourney answers "Queue full".
+    queue_full_backoff_seconds: float = Field(default=30.0, ge=0)
 
 
 class TimeoutSettings(BaseModel):
@@ -64,6 +66,9 @@ class TimeoutSettings(BaseModel):
     progress: float = Field(default=600.0, gt=0)
     final: float = Field(default=1800.0, gt=0)
     upscale: float = Field(default=300.0, gt=0)
+    # Midjourney deletes the progress message when the grid arrives; a deletion counts as
+    # moderation only when no grid follows within these seconds.
+    deleted_progress_grace: float = Field(default=20.0, gt=0)
 
 
 class IntakeSettings(BaseModel):
@@ -84,6 +89,27 @@ class SandboxSettings(BaseModel):
     time_scale: float = Field(default=0.02, gt=0)
     job_seconds: float = Field(default=40.0, gt=0)
     plan: str = "pro"
+
+    # The seeded Discord world. Ids are fixed snowflakes so runs are reproducible; the
+    # tokens are credentials of the sandbox only, never of real Discord.
+    guild_id: str = "1180000000000000001"
+    prompts_channel_id: str = "1180000000000000010"
+    general_channel_id: str = "1180000000000000011"
+    user_id: str = "1180000000000000100"
+    user_name: str = "demo"
+    user_token: str = "sandbox-user-token"  # noqa: S105 - accepted by the sandbox only
+    # The MidJAu bot; its application id equals its user id, as on Discord.
+    bot_user_id: str = "1180000000000000200"
+    bot_name: str = "MidJAu"
+    bot_token: str = "sandbox-bot-token"  # noqa: S105 - accepted by the sandbox only
+    # Seconds a signed attachment URL stays valid (Discord: 24 hours).
+    attachment_ttl_seconds: float = Field(default=86400.0, gt=0)
+    # Largest upload per message, also sent to bots as the interaction's attachment_size_limit.
+    upload_limit_bytes: int = Field(default=10 * MIB, ge=1024)
+    # Seconds an application has to answer an interaction before the user sees it fail.
+    interaction_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Gateway heartbeat interval sent in HELLO, in milliseconds (Discord: 41250).
+    heartbeat_interval_ms: int = Field(default=41250, ge=50)
 
 
 class WebSettings(BaseModel):
