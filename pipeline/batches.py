@@ -1,0 +1,221 @@
+"""Batch rows in storage: turn a checked sheet into batch, row and job rows; count progress."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipeline.intake.model import SheetIntake
+from pipeline.intake.model import SheetRow as IntakeRow
+from pipeline.progress import BatchOptions, BatchProgress
+from storage.models import (
+    FINAL_JOB_STATUSES,
+    Batch,
+    BatchOrigin,
+    BatchStatus,
+    Job,
+    JobStatus,
+    RowStatus,
+    SheetRow,
+    utcnow,
+)
+
+# Batches that still need the engine: jobs to send or track, or packaging to do.
+OPEN_BATCH_STATUSES = frozenset(
+    {
+        BatchStatus.AWAITING_CONFIRMATION,
+        BatchStatus.QUEUED,
+        BatchStatus.RUNNING,
+        BatchStatus.PACKAGING,
+    }
+)
+# Batches whose queued jobs the dispatcher may send.
+DISPATCHABLE_BATCH_STATUSES = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+
+
+def options_to_json(options: BatchOptions) -> dict[str, Any]:
+    """Return batch options in the form stored in ``Batch.options``."""
+    data = asdict(options)
+    data["default_upscales"] = list(options.default_upscales)
+    return data
+
+
+def options_from_json(data: dict[str, Any]) -> BatchOptions:
+    """Read batch options stored by ``options_to_json``, tolerating missing keys."""
+    return BatchOptions(
+        default_upscales=tuple(int(index) for index in data.get("default_upscales") or ()),
+        split_grids=bool(data.get("split_grids", False)),
+        mode=str(data.get("mode") or "fast"),
+    )
+
+
+def row_upscales(row: IntakeRow, options: BatchOptions) -> list[int]:
+    """Return a row's upscales: its own cell when filled ("none" too), else the batch default."""
+    chosen = row.upscales if row.upscales_set else options.default_upscales
+    return sorted(set(chosen))
+
+
+async def insert_batch(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    intake: SheetIntake,
+    options: BatchOptions,
+    origin: BatchOrigin,
+    connection_id: int | None,
+    discord_channel_id: str | None,
+    confirmed: bool,
+) -> Batch:
+    """Add a batch with one row per sheet row and one job per prompt × repeat; return the batch."""
+    batch = Batch(
+        user_id=user_id,
+        connection_id=connection_id,
+        origin=origin,
+        status=BatchStatus.QUEUED if confirmed else BatchStatus.AWAITING_CONFIRMATION,
+        source_filename=intake.filename,
+        sheet_name=intake.sheet_name,
+        headers=list(intake.headers),
+        options=options_to_json(options),
+        discord_channel_id=discord_channel_id,
+    )
+    session.add(batch)
+
+    sequence = 0
+    for intake_row in intake.rows:
+        row = SheetRow(
+            row_number=intake_row.number,
+            values=dict(intake_row.values),
+            status=RowStatus(intake_row.status),
+            reason=intake_row.reason,
+            upscales=row_upscales(intake_row, options),
+            variations=list(intake_row.variations),
+            filename=intake_row.filename,
+            folder=intake_row.folder,
+        )
+        batch.rows.append(row)
+        if row.status != RowStatus.ACCEPTED:
+            continue
+        for permutation_index, prompt in enumerate(intake_row.prompts):
+            for repeat_index in range(intake_row.repeat):
+                job = Job(
+                    id=str(uuid.uuid4()),
+                    connection_id=connection_id,
+                    sequence=sequence,
+                    repeat_index=repeat_index,
+                    permutation_index=permutation_index,
+                    prompt=prompt,
+                    mode=intake_row.mode or options.mode,
+                    status=JobStatus.QUEUED,
+                    upscales_pending=list(row.upscales),
+                )
+                row.jobs.append(job)
+                batch.jobs.append(job)
+                sequence += 1
+
+    await session.flush()
+    return batch
+
+
+async def count_jobs_by_status(session: AsyncSession, batch_id: int) -> dict[JobStatus, int]:
+    """Return how many jobs of a batch are in each status."""
+    result = await session.execute(
+        select(Job.status, func.count()).where(Job.batch_id == batch_id).group_by(Job.status)
+    )
+    return {JobStatus(status): count for status, count in result.all()}
+
+
+async def read_progress(session: AsyncSession, batch_id: int) -> BatchProgress:
+    """Return the progress of a batch; raise LookupError for an unknown batch."""
+    batch = await session.get(Batch, batch_id)
+    if batch is None:
+        raise LookupError(f"batch {batch_id} not found")
+    counts = await count_jobs_by_status(session, batch_id)
+    return progress_from_counts(batch, counts)
+
+
+def progress_from_counts(batch: Batch, counts: dict[JobStatus, int]) -> BatchProgress:
+    """Build a BatchProgress from a batch and its job counts."""
+    running = sum(
+        counts.get(status, 0)
+        for status in (
+            JobStatus.SUBMITTED,
+            JobStatus.WAITING,
+            JobStatus.RUNNING,
+            JobStatus.UPSCALING,
+        )
+    )
+    progress = BatchProgress(
+        batch_id=batch.id,
+        status=batch.status.value,
+        total=sum(counts.values()),
+        done=counts.get(JobStatus.DONE, 0),
+        failed=counts.get(JobStatus.FAILED, 0),
+        running=running,
+        queued=counts.get(JobStatus.QUEUED, 0),
+        skipped=counts.get(JobStatus.SKIPPED, 0),
+        cancelled=counts.get(JobStatus.CANCELLED, 0),
+        discord_channel_id=batch.discord_channel_id,
+        progress_message_id=batch.progress_message_id,
+    )
+    return _with_eta(progress, batch)
+
+
+def _with_eta(progress: BatchProgress, batch: Batch) -> BatchProgress:
+    # An estimate from the batch's own pace so far: elapsed time per finished job.
+    remaining = progress.total - progress.finished
+    if batch.started_at is None or progress.finished == 0 or remaining == 0:
+        return progress
+    elapsed = (utcnow() - batch.started_at).total_seconds()
+    eta = elapsed / progress.finished * remaining
+    return BatchProgress(**{**asdict(progress), "eta_seconds": round(eta, 1)})
+
+
+async def list_open_batch_ids(session: AsyncSession, user_id: int) -> list[int]:
+    """Return the ids of a user's batches that are not finished, oldest first."""
+    result = await session.scalars(
+        select(Batch.id)
+        .where(Batch.user_id == user_id, Batch.finished_at.is_(None))
+        .where(Batch.status.in_([*OPEN_BATCH_STATUSES, BatchStatus.CANCELLED]))
+        .order_by(Batch.id)
+    )
+    return list(result)
+
+
+async def list_job_ids(
+    session: AsyncSession, batch_id: int, statuses: Sequence[JobStatus]
+) -> list[str]:
+    """Return the ids of a batch's jobs in the given statuses."""
+    result = await session.scalars(
+        select(Job.id).where(Job.batch_id == batch_id, Job.status.in_(list(statuses)))
+    )
+    return list(result)
+
+
+async def list_settled_batch_ids(session: AsyncSession) -> list[int]:
+    """Return unfinished, started batches whose jobs are all final, ready to package."""
+    unfinished_jobs = (
+        select(Job.id)
+        .where(Job.batch_id == Batch.id, Job.status.not_in(list(FINAL_JOB_STATUSES)))
+        .exists()
+    )
+    result = await session.scalars(
+        select(Batch.id)
+        .where(Batch.finished_at.is_(None), ~unfinished_jobs)
+        .where(
+            Batch.status.in_(
+                [
+                    BatchStatus.QUEUED,
+                    BatchStatus.RUNNING,
+                    BatchStatus.PACKAGING,
+                    BatchStatus.CANCELLED,
+                ]
+            )
+        )
+        .order_by(Batch.id)
+    )
+    return list(result)

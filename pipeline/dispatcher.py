@@ -1,0 +1,296 @@
+"""Send queued jobs to Midjourney for one connected account, within its plan's slots.
+
+A job occupies a slot from the moment it is submitted until its grid arrives or it fails.
+Batches of one account take turns (round robin), so a big batch does not starve a small
+one. Each job is committed as SUBMITTED with its nonce before the prompt is sent: after a
+crash the job is found in flight and looked up, never sent again blindly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from sqlalchemy import func, select
+
+from midjourney.relay import (
+    AccessBlockedError,
+    CaptchaRequiredError,
+    InteractionRejectedError,
+    RelayError,
+    TokenRejectedError,
+)
+from midjourney.snowflake import new_nonce
+from pipeline.batches import DISPATCHABLE_BATCH_STATUSES
+from pipeline.ledger import JobLedger
+from pipeline.pacing import Pacer
+from pipeline.tracker.tracker import MAX_SEND_ATTEMPTS, REQUEUE
+from storage.models import (
+    IN_FLIGHT_JOB_STATUSES,
+    Batch,
+    BatchStatus,
+    FailureCategory,
+    Job,
+    JobStatus,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from midjourney.relay import Relay
+
+log = logging.getLogger(__name__)
+
+# Seconds before the loop looks again when nothing woke it: a missed wake-up costs no more.
+IDLE_RECHECK_SECONDS = 30.0
+# Seconds to wait after a send whose outcome is unknown (a network error mid-request).
+UNKNOWN_OUTCOME_BACKOFF_SECONDS = 5.0
+
+SPEED_MODES = ("fast", "turbo", "relax")
+
+PauseHandler = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotLimits:
+    """How many jobs an account may have in flight at once, per speed mode."""
+
+    fast: int
+    relax: int
+
+    def pool(self, mode: str) -> str:
+        """Return the slot pool a job of ``mode`` uses; turbo shares the fast slots."""
+        # NOTE: a plan without relaxed slots (Basic) sends relax jobs through the fast pool,
+        # and Midjourney replies to them as its plan allows.
+        return "relax" if mode == "relax" and self.relax > 0 else "fast"
+
+    def size(self, pool: str) -> int:
+        """Return the number of slots in a pool."""
+        return self.relax if pool == "relax" else self.fast
+
+
+class Dispatcher:
+    """Keep one account's slots filled with queued jobs, one paced interaction at a time."""
+
+    def __init__(
+        self,
+        *,
+        connection_id: int,
+        relay: Relay,
+        ledger: JobLedger,
+        pacer: Pacer,
+        limits: SlotLimits,
+        daily_cap: int,
+        queue_full_backoff: float = 30.0,
+        on_pause: PauseHandler | None = None,
+    ) -> None:
+        self.connection_id = connection_id
+        self.relay = relay
+        self.ledger = ledger
+        self.pacer = pacer
+        self.limits = limits
+        self.daily_cap = daily_cap
+        self.queue_full_backoff = queue_full_backoff
+        self.on_pause = on_pause
+        self._wake = asyncio.Event()
+        self._resume_at = 0.0
+        self._last_batch_id = 0
+        self._paused = False
+
+    def wake(self) -> None:
+        """Look for work now: a slot was freed or jobs were queued."""
+        self._wake.set()
+
+    def back_off(self, seconds: float | None = None, reason: str = "") -> None:
+        """Send nothing for ``seconds`` (default: the queue-full back-off)."""
+        seconds = self.queue_full_backoff if seconds is None else seconds
+        loop = asyncio.get_running_loop()
+        self._resume_at = max(self._resume_at, loop.time() + seconds)
+        log.info(
+            "connection %s: pausing sends for %.1f s (%s)", self.connection_id, seconds, reason
+        )
+        self.wake()
+
+    async def run(self) -> None:
+        """Send jobs until cancelled or until the account needs its owner's attention."""
+        log.info("dispatcher of connection %s started", self.connection_id)
+        while not self._paused:
+            self._wake.clear()
+            delay = self._resume_at - asyncio.get_running_loop().time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            if await self.send_next():
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), IDLE_RECHECK_SECONDS)
+            except TimeoutError:
+                pass
+        log.info(
+            "dispatcher of connection %s stopped: the connection is paused", self.connection_id
+        )
+
+    async def send_next(self) -> bool:
+        """Send the next job if a slot is free; return whether a job was taken."""
+        if self._paused or await self._daily_cap_reached():
+            return False
+        job = await self._next_job()
+        if job is None:
+            return False
+
+        async with self.pacer.turn():
+            if self._paused:
+                return False
+            nonce = new_nonce()
+            claimed = await self._claim(job.id, nonce)
+            if claimed is None:
+                return True  # it changed since it was chosen; choose again
+            await self._mark_batch_running(claimed.batch_id)
+            await self._send(claimed, nonce)
+        return True
+
+    # Choosing -------------------------------------------------------------------------------
+
+    async def _next_job(self) -> Job | None:
+        async with self.ledger.db.sessions() as session:
+            in_flight = await session.execute(
+                select(Job.mode, func.count())
+                .where(Job.connection_id == self.connection_id)
+                .where(Job.status.in_(list(IN_FLIGHT_JOB_STATUSES)))
+                .group_by(Job.mode)
+            )
+            used: dict[str, int] = {}
+            for mode, count in in_flight.all():
+                pool = self.limits.pool(mode)
+                used[pool] = used.get(pool, 0) + count
+            free_pools = {p for p in ("fast", "relax") if used.get(p, 0) < self.limits.size(p)}
+            if not free_pools:
+                return None
+
+            modes = [mode for mode in SPEED_MODES if self.limits.pool(mode) in free_pools]
+            queued_here = (
+                Job.connection_id == self.connection_id,
+                Job.status == JobStatus.QUEUED,
+                Job.mode.in_(modes),
+                Batch.status.in_(DISPATCHABLE_BATCH_STATUSES),
+            )
+            batch_ids = await session.scalars(
+                select(Job.batch_id)
+                .join(Batch, Job.batch_id == Batch.id)
+                .where(*queued_here)
+                .distinct()
+                .order_by(Job.batch_id)
+            )
+            for batch_id in _round_robin(list(batch_ids), self._last_batch_id):
+                job = await session.scalar(
+                    select(Job)
+                    .join(Batch, Job.batch_id == Batch.id)
+                    .where(*queued_here, Job.batch_id == batch_id)
+                    .order_by(Job.sequence)
+                    .limit(1)
+                )
+                if job is not None:
+                    self._last_batch_id = batch_id
+                    return job
+        return None
+
+    async def _daily_cap_reached(self) -> bool:
+        since = utcnow() - timedelta(days=1)
+        async with self.ledger.db.sessions() as session:
+            sent_today, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(Job.sent_at))
+                    .where(Job.connection_id == self.connection_id)
+                    .where(Job.sent_at.is_not(None), Job.sent_at >= since)
+                )
+            ).one()
+        if sent_today < self.daily_cap:
+            return False
+        # Try again when the oldest of today's prompts falls out of the 24-hour window.
+        wait = 60.0
+        if oldest is not None:
+            wait = max(1.0, (oldest - since).total_seconds())
+        self.back_off(wait, f"daily cap of {self.daily_cap} prompts reached")
+        return True
+
+    # Sending --------------------------------------------------------------------------------
+
+    async def _claim(self, job_id: str, nonce: str) -> Job | None:
+        def submitted(job: Job) -> dict[str, Any]:
+            return {
+                "status": JobStatus.SUBMITTED,
+                "nonce": nonce,
+                "attempts": (job.attempts or 0) + 1,
+                "sent_at": utcnow(),
+                "connection_id": self.connection_id,
+            }
+
+        return await self.ledger.modify(job_id, submitted, when=[JobStatus.QUEUED])
+
+    async def _mark_batch_running(self, batch_id: int) -> None:
+        async with self.ledger.transaction() as session:
+            batch = await session.get(Batch, batch_id)
+            if batch is not None and batch.status == BatchStatus.QUEUED:
+                batch.status = BatchStatus.RUNNING
+                batch.started_at = batch.started_at or utcnow()
+
+    async def _send(self, job: Job, nonce: str) -> None:
+        try:
+            await self.relay.imagine(job.prompt, nonce=nonce)
+        except (TokenRejectedError, AccessBlockedError, CaptchaRequiredError) as error:
+            await self._roll_back(job, str(error.user_message))
+            await self._pause(error.user_message)
+        except InteractionRejectedError as error:
+            await self._roll_back(job, error.user_message)
+        except RelayError as error:
+            await self._roll_back(job, error.user_message)
+            self.back_off(self.queue_full_backoff, "relay error")
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            # The request may have reached Discord, so the job stays submitted; the
+            # timeout sweep looks for its reply before anything is sent again.
+            log.warning(
+                "connection %s: sending job %s had an unknown outcome (%s); it stays submitted",
+                self.connection_id,
+                job.id,
+                type(error).__name__,
+            )
+            self.back_off(UNKNOWN_OUTCOME_BACKOFF_SECONDS, "unknown send outcome")
+        else:
+            log.debug("connection %s: sent job %s with nonce %s", self.connection_id, job.id, nonce)
+
+    async def _roll_back(self, job: Job, reason: str) -> None:
+        # Discord rejected the request outright, so Midjourney never saw the prompt.
+        if job.attempts < MAX_SEND_ATTEMPTS:
+            await self.ledger.update(job.id, when=[JobStatus.SUBMITTED], **REQUEUE)
+            log.warning("job %s rejected by Discord, back in the queue: %s", job.id, reason)
+            return
+        await self.ledger.update(
+            job.id,
+            when=[JobStatus.SUBMITTED],
+            status=JobStatus.FAILED,
+            failure_category=FailureCategory.MIDJOURNEY_ERROR,
+            failure_message=f"Discord rejected the prompt {job.attempts} times: {reason}",
+        )
+        log.warning("job %s failed: rejected %d times: %s", job.id, job.attempts, reason)
+
+    async def _pause(self, reason: str) -> None:
+        self._paused = True
+        log.warning("connection %s paused: %s", self.connection_id, reason)
+        if self.on_pause is not None:
+            await self.on_pause(reason)
+
+    def pause(self) -> None:
+        """Stop sending; the loop ends at its next turn."""
+        self._paused = True
+        self.wake()
+
+
+def _round_robin(batch_ids: list[int], last: int) -> list[int]:
+    """Order batch ids so the one after ``last`` comes first, wrapping around."""
+    later = [batch_id for batch_id in batch_ids if batch_id > last]
+    earlier = [batch_id for batch_id in batch_ids if batch_id <= last]
+    return later + earlier

@@ -1,0 +1,53 @@
+"""Re-attach jobs in flight after a restart, from the channel history of their connection."""
+
+from __future__ import annotations
+
+import logging
+
+from midjourney.messages import ChannelMessage
+from midjourney.replies import classify
+from pipeline.connections import ConnectionRuntime, fetch_history_since
+from pipeline.tracker import ResultSink, Tracker
+from pipeline.tracker.matching import TrackedJob
+from storage.models import JobStatus
+
+log = logging.getLogger(__name__)
+
+
+async def reattach_jobs(runtime: ConnectionRuntime, tracker: Tracker, results: ResultSink) -> None:
+    """Match the replies that arrived while no process listened to the connection's jobs.
+
+    Jobs keep their nonce and message ids across the restart, so the history since the
+    oldest of them was sent is fed through the tracker like live events. Grids that had
+    arrived but were not stored yet are handed to ``results`` again.
+    """
+    in_flight = [job for job in tracker.index.jobs() if job.connection_id == runtime.connection_id]
+    sent_times = [job.sent_at for job in in_flight if job.sent_at is not None]
+    if not sent_times:
+        return
+    try:
+        history = await fetch_history_since(runtime.relay, min(sent_times))
+    except Exception as error:
+        log.warning("connection %s: history look-up failed: %s", runtime.connection_id, error)
+        return
+    log.info(
+        "connection %s: matching %d history messages to %d jobs in flight",
+        runtime.connection_id,
+        len(history),
+        len(in_flight),
+    )
+    await tracker.ingest_history(history)
+    _resume_grids(in_flight, history, tracker, results)
+
+
+def _resume_grids(
+    jobs: list[TrackedJob], history: list[ChannelMessage], tracker: Tracker, results: ResultSink
+) -> None:
+    by_id = {message.id: message for message in history}
+    for job in jobs:
+        current = tracker.index.get(job.job_id)
+        if current is None or current.status != JobStatus.UPSCALING:
+            continue
+        message = by_id.get(current.grid_message_id or "")
+        if message is not None:
+            results.on_grid(current, message, classify(message))

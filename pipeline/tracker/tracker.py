@@ -1,0 +1,367 @@
+"""Turn Midjourney's messages and the user's interaction events into job state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from midjourney.messages import (
+    MIDJOURNEY_BOT_ID,
+    NIJI_BOT_ID,
+    ChannelEvent,
+    ChannelMessage,
+    EventSource,
+    InteractionCreated,
+    InteractionFailed,
+    InteractionSucceeded,
+    MessageCreated,
+    MessageDeleted,
+    MessageUpdated,
+    ModalCreated,
+)
+from midjourney.replies import Reply, ReplyKind, classify
+from pipeline.ledger import JobChange, JobLedger
+from pipeline.tracker.dedup import EventDeduplicator
+from pipeline.tracker.matching import PRE_GRID_STATUSES, JobIndex, Match, TrackedJob
+from storage.models import FailureCategory, JobStatus
+
+log = logging.getLogger(__name__)
+
+MIDJOURNEY_AUTHOR_IDS = frozenset({MIDJOURNEY_BOT_ID, NIJI_BOT_ID})
+# Times a job is sent again after Discord or Midjourney turned it away before it started.
+MAX_SEND_ATTEMPTS = 3
+
+# The changes that put a job back in our queue, forgetting the keys of the last attempt.
+REQUEUE: dict[str, Any] = {
+    "status": JobStatus.QUEUED,
+    "nonce": None,
+    "interaction_id": None,
+    "progress_message_id": None,
+    "midjourney_job_id": None,
+    "progress": 0,
+    "sent_at": None,
+}
+
+
+class ResultSink(Protocol):
+    """Receives finished results to download; the fetcher implements it."""
+
+    def on_grid(self, job: TrackedJob, message: ChannelMessage, reply: Reply) -> None: ...
+
+    def on_upscale(
+        self, job: TrackedJob, index: int, message: ChannelMessage, reply: Reply
+    ) -> None: ...
+
+
+class ConnectionControl(Protocol):
+    """Lets the tracker slow down or stop a connection's dispatcher."""
+
+    def back_off(self, connection_id: int, reason: str) -> None: ...
+
+    async def pause(self, connection_id: int, reason: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChannel:
+    """The channel where Midjourney replies to a connection's jobs, and the sending account."""
+
+    channel_id: str
+    account_id: str = ""
+
+
+class Tracker:
+    """Match each Midjourney event to its job and record what it means.
+
+    Events from both streams go through one lock in arrival order, so two messages for
+    jobs with the same prompt are matched one after the other, oldest job first.
+    """
+
+    def __init__(
+        self,
+        ledger: JobLedger,
+        results: ResultSink,
+        control: ConnectionControl,
+        *,
+        index: JobIndex | None = None,
+        deleted_progress_grace: float = 20.0,
+    ) -> None:
+        self.ledger = ledger
+        self.results = results
+        self.control = control
+        self.index = index if index is not None else JobIndex()
+        self.deleted_progress_grace = deleted_progress_grace
+        self._dedup = EventDeduplicator()
+        self._lock = asyncio.Lock()
+        self._connections: dict[int, ConnectionChannel] = {}
+        self._grace_timers: dict[str, asyncio.Task[None]] = {}
+        ledger.subscribe(self._on_job_changed)
+
+    def register_connection(self, connection_id: int, channel: ConnectionChannel) -> None:
+        """Accept Midjourney messages in this connection's channel."""
+        self._connections[connection_id] = channel
+
+    def track(self, jobs: Iterable[Any]) -> None:
+        """Start tracking jobs already in flight, e.g. after a restart."""
+        for job in jobs:
+            self._on_job_changed(JobChange(job, job.status))
+
+    async def close(self) -> None:
+        """Cancel the pending deletion checks."""
+        timers = list(self._grace_timers.values())
+        self._grace_timers.clear()
+        for timer in timers:
+            timer.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)
+
+    async def handle(self, event: ChannelEvent) -> None:
+        """Record what one event from either stream means for its job."""
+        async with self._lock:
+            if not self._dedup.is_new(event):
+                return
+            try:
+                await self._dispatch(event)
+            except Exception:
+                log.exception("failed to handle %s", type(event).__name__)
+
+    async def ingest_history(self, messages: Iterable[ChannelMessage]) -> None:
+        """Feed messages read from channel history, oldest first, as if they had just arrived."""
+        for message in sorted(messages, key=lambda message: int(message.id)):
+            await self.handle(MessageCreated(message, EventSource.HISTORY))
+
+    async def _dispatch(self, event: ChannelEvent) -> None:
+        match event:
+            case MessageCreated(message=message) | MessageUpdated(message=message):
+                await self._on_message(message)
+            case MessageDeleted(message_id=message_id):
+                self._on_message_deleted(message_id)
+            case InteractionCreated() | InteractionSucceeded():
+                await self._on_interaction_accepted(event.interaction_id, event.nonce)
+            case InteractionFailed():
+                await self._on_interaction_failed(event)
+            case ModalCreated():
+                await self._on_modal(event)
+
+    # Messages ---------------------------------------------------------------------------
+
+    async def _on_message(self, message: ChannelMessage) -> None:
+        if message.author_id not in MIDJOURNEY_AUTHOR_IDS or not self._watches(message):
+            return
+        reply = classify(message)
+        match = self.index.match(message, reply)
+        if match is None:
+            log.debug("message %s (%s) matches no job in flight", message.id, reply.kind)
+            return
+        log.debug(
+            "message %s (%s) is job %s by %s", message.id, reply.kind, match.job.job_id, match.key
+        )
+        await self._apply(match, message, reply)
+
+    def _watches(self, message: ChannelMessage) -> bool:
+        # Ephemeral replies come only on the user's own session, which is already per channel.
+        channels = {channel.channel_id for channel in self._connections.values()}
+        return not channels or message.channel_id in channels or message.ephemeral
+
+    async def _apply(self, match: Match, message: ChannelMessage, reply: Reply) -> None:
+        job = match.job
+        kind = reply.kind
+        if kind in (ReplyKind.WAITING, ReplyKind.QUEUED):
+            await self._record_waiting(job, message, reply)
+        elif kind == ReplyKind.PROGRESS:
+            await self._record_progress(job, message, reply)
+        elif kind == ReplyKind.GRID:
+            await self._record_grid(job, message, reply)
+        elif kind == ReplyKind.UPSCALE:
+            self._record_upscale(job, message, reply)
+        elif kind == ReplyKind.QUEUE_FULL:
+            await self._requeue(job, "Midjourney's queue is full")
+            if job.connection_id is not None:
+                self.control.back_off(job.connection_id, "queue full")
+        elif kind in (ReplyKind.ACCOUNT_BLOCKED, ReplyKind.CREDITS_EXHAUSTED):
+            await self._stop_account(job, reply)
+        elif kind in (ReplyKind.FAILED, ReplyKind.ACTION_NEEDED, ReplyKind.STOPPED):
+            await self._record_failure(job, reply)
+
+    async def _record_waiting(self, job: TrackedJob, message: ChannelMessage, reply: Reply) -> None:
+        changes: dict[str, Any] = {"status": JobStatus.WAITING}
+        if reply.kind == ReplyKind.WAITING:
+            changes["progress_message_id"] = job.progress_message_id or message.id
+        if message.interaction_id and not job.interaction_id:
+            changes["interaction_id"] = message.interaction_id
+        if job.status != JobStatus.SUBMITTED:
+            changes.pop("status")
+        await self.ledger.update(job.job_id, when=PRE_GRID_STATUSES, **changes)
+
+    async def _record_progress(
+        self, job: TrackedJob, message: ChannelMessage, reply: Reply
+    ) -> None:
+        def compute(row: Any) -> dict[str, Any]:
+            return {
+                "status": JobStatus.RUNNING,
+                "progress": max(row.progress or 0, reply.percent or 0),
+                "progress_message_id": row.progress_message_id or message.id,
+                "midjourney_job_id": row.midjourney_job_id or reply.job_uuid,
+            }
+
+        await self.ledger.modify(job.job_id, compute, when=PRE_GRID_STATUSES)
+
+    async def _record_grid(self, job: TrackedJob, message: ChannelMessage, reply: Reply) -> None:
+        if reply.image is None:
+            log.warning("job %s: grid message %s has no image", job.job_id, message.id)
+            return
+        updated = await self.ledger.update(
+            job.job_id,
+            when=PRE_GRID_STATUSES,
+            status=JobStatus.UPSCALING,
+            progress=100,
+            grid_message_id=message.id,
+            midjourney_job_id=reply.job_uuid or job.midjourney_job_id,
+        )
+        if updated is None:
+            return
+        tracked = self.index.get(job.job_id) or job
+        self.results.on_grid(tracked, message, reply)
+
+    def _record_upscale(self, job: TrackedJob, message: ChannelMessage, reply: Reply) -> None:
+        index = reply.image_index
+        if index is None or reply.image is None or index not in job.upscales_pending:
+            log.debug("job %s: upscale message %s is not one we wait for", job.job_id, message.id)
+            return
+        self.results.on_upscale(job, index, message, reply)
+
+    async def _record_failure(self, job: TrackedJob, reply: Reply) -> None:
+        category = reply.failure_category or FailureCategory.MIDJOURNEY_ERROR.value
+        detail = " ".join(part for part in (reply.title, reply.detail) if part).strip()
+        if reply.kind == ReplyKind.STOPPED:
+            detail = detail or "Midjourney stopped the job."
+        if reply.kind == ReplyKind.ACTION_NEEDED:
+            category = FailureCategory.MODERATED.value
+            detail = f"{detail} You can appeal the decision in Discord.".strip()
+        failed = await self.ledger.update(
+            job.job_id,
+            when=PRE_GRID_STATUSES,
+            status=JobStatus.FAILED,
+            failure_category=FailureCategory(category),
+            failure_message=detail or "Midjourney reported an error.",
+        )
+        if failed is not None:
+            log.info("job %s failed: %s (%s)", job.job_id, category, detail)
+
+    async def _stop_account(self, job: TrackedJob, reply: Reply) -> None:
+        reason = " ".join(part for part in (reply.title, reply.detail) if part).strip()
+        # Pause before re-queueing, so the dispatcher cannot pick the job up again at once.
+        if job.connection_id is not None:
+            await self.control.pause(job.connection_id, reason or reply.kind.value)
+        await self._requeue(job, reason)
+
+    async def _requeue(self, job: TrackedJob, reason: str) -> None:
+        requeued = await self.ledger.update(job.job_id, when=PRE_GRID_STATUSES, **REQUEUE)
+        if requeued is not None:
+            log.info("job %s back in the queue: %s", job.job_id, reason)
+
+    # Deletions ---------------------------------------------------------------------------
+
+    def _on_message_deleted(self, message_id: str) -> None:
+        job = self.index.find("progress", message_id)
+        if job is None or job.grid_message_id or job.job_id in self._grace_timers:
+            return
+        # Midjourney deletes the progress message when the final grid arrives, so a deletion
+        # means moderation only when no grid follows within the grace period.
+        timer = asyncio.create_task(self._fail_if_no_grid(job.job_id, message_id))
+        self._grace_timers[job.job_id] = timer
+
+    async def _fail_if_no_grid(self, job_id: str, message_id: str) -> None:
+        await asyncio.sleep(self.deleted_progress_grace)
+        self._grace_timers.pop(job_id, None)
+        try:
+            await self._fail_deleted(job_id, message_id)
+        except Exception:
+            log.exception("job %s: recording the deleted progress message failed", job_id)
+
+    async def _fail_deleted(self, job_id: str, message_id: str) -> None:
+        async with self._lock:
+            failed = await self.ledger.update(
+                job_id,
+                when=PRE_GRID_STATUSES,
+                status=JobStatus.FAILED,
+                failure_category=FailureCategory.MODERATED,
+                failure_message=(
+                    "Midjourney deleted the job's progress message and sent no result, "
+                    "which it does when moderation stops an image mid-render."
+                ),
+            )
+        if failed is not None:
+            log.info("job %s failed: progress message %s deleted, no grid", job_id, message_id)
+
+    # Interaction events on the user's session ------------------------------------------------
+
+    async def _on_interaction_accepted(self, interaction_id: str, nonce: str | None) -> None:
+        job = self.index.find("nonce", nonce)
+        if job is not None and not job.interaction_id:
+            await self.ledger.update(
+                job.job_id, when=PRE_GRID_STATUSES, interaction_id=interaction_id
+            )
+            return
+        press = self.index.press_for_nonce(nonce)
+        if press is not None:
+            self.index.record_press_interaction(press, interaction_id)
+
+    async def _on_interaction_failed(self, event: InteractionFailed) -> None:
+        job = self.index.find("nonce", event.nonce)
+        if job is None:
+            press = self.index.press_for_nonce(event.nonce)
+            if press is not None:
+                log.warning(
+                    "job %s: press of U%d failed (reason %d)",
+                    press.job_id,
+                    press.index,
+                    event.reason_code,
+                )
+            return
+        record = await self.ledger.get(job.job_id)
+        if record is not None and record.attempts < MAX_SEND_ATTEMPTS:
+            await self._requeue(job, f"interaction failed (reason {event.reason_code})")
+            return
+        await self.ledger.update(
+            job.job_id,
+            when=PRE_GRID_STATUSES,
+            status=JobStatus.FAILED,
+            failure_category=FailureCategory.MIDJOURNEY_ERROR,
+            failure_message=(
+                f"Midjourney did not accept the prompt after {MAX_SEND_ATTEMPTS} tries."
+            ),
+        )
+
+    async def _on_modal(self, event: ModalCreated) -> None:
+        if event.iframe_path is None:
+            log.info("modal %s opened; MidJAu does not fill in modals", event.custom_id)
+            return
+        job = self.index.find("nonce", event.nonce)
+        reason = "Midjourney asks for a CAPTCHA; solve it in Discord, then resume the connection."
+        if job is None:
+            return
+        if job.connection_id is not None:
+            await self.control.pause(job.connection_id, reason)
+        await self._requeue(job, "CAPTCHA")
+
+    # Keeping the index in step with the rows ---------------------------------------------------
+
+    def _on_job_changed(self, change: JobChange) -> None:
+        job = change.job
+        if job.status == JobStatus.QUEUED or job.status.is_final:
+            self.index.remove(job.id)
+            timer = self._grace_timers.pop(job.id, None)
+            if timer is not None:
+                timer.cancel()
+            return
+        channel = self._connections.get(job.connection_id or -1, ConnectionChannel(""))
+        tracked = TrackedJob.from_job(
+            job, channel_id=channel.channel_id, account_id=channel.account_id
+        )
+        self.index.put(tracked)
+        if job.grid_message_id:
+            timer = self._grace_timers.pop(job.id, None)
+            if timer is not None:
+                timer.cancel()

@@ -1,0 +1,205 @@
+"""The tracker across restarts and timeouts: re-attach, look in history, never send twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from midjourney.messages import (
+    InteractionFailed,
+    InteractionSucceeded,
+    ModalCreated,
+)
+from pipeline.engine import Engine
+from pipeline.progress import BatchOptions
+from storage.crypto import TokenCipher
+from storage.models import (
+    BatchOrigin,
+    ConnectionState,
+    FailureCategory,
+    Job,
+    JobStatus,
+    MidjourneyConnection,
+)
+from tests.pipeline import discord_payloads as mj
+from tests.pipeline.engine_support import RecordingRelay, fast_settings, make_intake, wait_for
+
+KEY = Fernet.generate_key()
+
+
+@pytest.fixture
+async def make_engine(db, blobs, tmp_path) -> AsyncIterator[Callable]:
+    """Build engines on one database, as successive processes would; stop them all at the end."""
+    engines: list[Engine] = []
+    async with aiohttp.ClientSession() as http:
+
+        async def build(history=(), **timeouts) -> tuple[Engine, list[RecordingRelay]]:
+            relays: list[RecordingRelay] = []
+
+            def build_relay(config):
+                relay = RecordingRelay(config)
+                relay.history = list(history)
+                relays.append(relay)
+                return relay
+
+            settings = fast_settings(tmp_path, **timeouts)
+            engine = Engine(settings, db, blobs, http, TokenCipher(KEY), build_relay)
+            engines.append(engine)
+            return engine, relays
+
+        yield build
+        for engine in engines:
+            await engine.stop()
+
+
+async def jobs(engine: Engine) -> list[Job]:
+    async with engine.db.sessions() as session:
+        return list(await session.scalars(select(Job).order_by(Job.sequence)))
+
+
+async def first_run(make_engine, prompts: list[str]) -> tuple[Engine, RecordingRelay, int]:
+    engine, relays = await make_engine()
+    await engine.start()
+    user_id = await engine.ensure_user(mj.USER_ID)
+    await engine.add_connection(
+        user_id, token="t", guild_id=mj.GUILD_ID, channel_id=mj.CHANNEL_ID, plan="basic"
+    )
+    batch_id = await engine.create_batch(
+        user_id, make_intake(prompts), BatchOptions(), origin=BatchOrigin.DEMO
+    )
+
+    async def all_sent() -> bool:
+        return len(relays[0].imagined) == min(len(prompts), 3)
+
+    await wait_for(all_sent)
+    return engine, relays[0], batch_id
+
+
+async def test_restart_reattaches_from_history_without_resending(make_engine):
+    engine, relay, _ = await first_run(make_engine, ["a red fox", "a blue whale"])
+    (fox, fox_nonce, _), _ = relay.imagined
+    await engine.stop()  # the process dies before any reply arrives
+
+    # While no process listened, Midjourney replied to the fox (history has no nonces).
+    answered = mj.waiting(fox, nonce=None)
+    restarted, relays = await make_engine(history=[answered])
+    await restarted.start()
+
+    fox_job, whale_job = await jobs(restarted)
+    assert fox_job.status == JobStatus.WAITING
+    assert fox_job.progress_message_id == answered.id
+    assert fox_job.nonce == fox_nonce
+    assert whale_job.status == JobStatus.SUBMITTED
+    assert relays[0].imagined == []  # nothing was sent again
+
+
+async def test_unacknowledged_job_resent_after_timeout(make_engine):
+    engine, _, _ = await first_run(make_engine, ["a red fox"])
+    await engine.stop()
+
+    restarted, relays = await make_engine(waiting_message=0.2)
+    await restarted.start()
+
+    async def resent() -> bool:
+        return len(relays[0].imagined) == 1
+
+    await wait_for(resent)
+    job = (await jobs(restarted))[0]
+    assert job.status == JobStatus.SUBMITTED
+    assert job.attempts == 2
+    assert job.nonce == relays[0].imagined[0][1]
+
+
+async def test_acknowledged_job_without_reply_times_out(make_engine):
+    engine, relays = await make_engine(waiting_message=0.2)
+    await engine.start()
+    user_id = await engine.ensure_user(mj.USER_ID)
+    await engine.add_connection(
+        user_id, token="t", guild_id=mj.GUILD_ID, channel_id=mj.CHANNEL_ID, plan="basic"
+    )
+    batch_id = await engine.create_batch(
+        user_id, make_intake(["a red fox"]), BatchOptions(), origin=BatchOrigin.DEMO
+    )
+
+    async def sent() -> bool:
+        return len(relays[0].imagined) == 1
+
+    await wait_for(sent)
+    _, nonce, _ = relays[0].imagined[0]
+    await relays[0].emit(InteractionSucceeded("1250000000000000001", nonce))
+
+    await engine.wait_finished(batch_id)
+
+    job = (await jobs(engine))[0]
+    assert job.interaction_id == "1250000000000000001"
+    assert job.status == JobStatus.FAILED
+    assert job.failure_category == FailureCategory.TIMED_OUT
+    assert len(relays[0].imagined) == 1  # Discord had it, so it was not sent again
+
+
+async def test_timed_out_job_found_in_history_is_kept(make_engine):
+    engine, relays = await make_engine(waiting_message=0.2)
+    await engine.start()
+    user_id = await engine.ensure_user(mj.USER_ID)
+    await engine.add_connection(
+        user_id, token="t", guild_id=mj.GUILD_ID, channel_id=mj.CHANNEL_ID, plan="basic"
+    )
+    await engine.create_batch(
+        user_id, make_intake(["a red fox"]), BatchOptions(), origin=BatchOrigin.DEMO
+    )
+
+    async def sent() -> bool:
+        return len(relays[0].imagined) == 1
+
+    await wait_for(sent)
+    # The reply went to no stream we heard, but it is in the channel's history.
+    relays[0].history.append(mj.waiting("a red fox", nonce=None))
+
+    async def recovered() -> bool:
+        return (await jobs(engine))[0].status == JobStatus.WAITING
+
+    await wait_for(recovered)
+    assert len(relays[0].imagined) == 1
+
+
+async def test_interaction_failure_requeues_and_resends(make_engine):
+    engine, relay, _ = await first_run(make_engine, ["a red fox"])
+    _, nonce, _ = relay.imagined[0]
+
+    await relay.emit(InteractionFailed("1250000000000000002", nonce, reason_code=2))
+
+    async def resent() -> bool:
+        return len(relay.imagined) == 2
+
+    await wait_for(resent)
+    job = (await jobs(engine))[0]
+    assert job.attempts == 2
+    assert job.nonce == relay.imagined[1][1] != nonce
+
+
+async def test_captcha_pauses_connection_and_keeps_job_queued(make_engine):
+    engine, relay, _ = await first_run(make_engine, ["a red fox"])
+    _, nonce, _ = relay.imagined[0]
+
+    captcha = ModalCreated(
+        "1250000000000000003",
+        nonce,
+        "MJ::iframe::abc",
+        "Action required to continue",
+        iframe_path="/captcha/embedded/abc",
+    )
+    await relay.emit(captcha)
+
+    job = (await jobs(engine))[0]
+    assert job.status == JobStatus.QUEUED
+    async with engine.db.sessions() as session:
+        connection = await session.get(MidjourneyConnection, job.connection_id)
+    assert connection.state == ConnectionState.PAUSED
+    assert "CAPTCHA" in connection.pause_reason
+    await asyncio.sleep(0.1)
+    assert len(relay.imagined) == 1  # a paused connection sends nothing
