@@ -1,0 +1,35 @@
+"""Errors the bot raises for the user to read; the error handler cog shows their message."""
+
+from __future__ import annotations
+
+
+class BotUserError(Exception):
+    """Something the user can fix; ``str(error)`` states what failed and what to do."""
+
+
+class SheetRejectedError(BotUserError):
+    """The attached file is not a sheet MidJAu reads, or it is too big to read."""
+
+
+class NoConnectionError(BotUserError):
+    """The user has not connected a Discord account for Midjourney yet."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "You have not connected a Midjourney account yet. Ask the operator to run "
+            "`midjau connect` with your Discord account, server and channel, then try again."
+        )
+
+
+class BatchNotFoundError(BotUserError):
+    """The batch does not exist, is not the user's, or has already ended."""
+
+
+class NotBatchOwnerError(BotUserError):
+    """Someone pressed a button on a batch that belongs to another user."""
+
+    def __init__(self, batch_id: int) -> None:
+        super().__init__(
+            f"Batch {batch_id} is not one of your open batches: it belongs to someone else "
+            "or has already ended. `/batch status` lists yours."
+        )
