@@ -17,7 +17,9 @@ from midjau.settings import Settings
 _log = logging.getLogger(__name__)
 
 PLANS = ("basic", "standard", "pro", "mega")
-CHANNEL_LINK = re.compile(r"^https://(?:ptb\.|canary\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/?$")
+CHANNEL_LINK = re.compile(
+    r"^https://(?:ptb\.|canary\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/?$"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run a sheet offline through the sandbox Discord and Midjourney"
     )
     demo.add_argument("sheet", type=Path, help="an .xlsx, .xlsm or .csv file of prompts")
-    demo.add_argument("--out", type=Path, default=Path("out"), help="folder for the ZIP and the report (default: out)")
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out"),
+        help="folder for the ZIP and the report (default: out)",
+    )
     demo.add_argument(
         "--time-scale",
         type=float,
@@ -44,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="run the service: bot, relay, dispatcher, scheduler, web app")
 
     sandbox = commands.add_parser("sandbox", help="run the offline Discord and Midjourney alone")
-    sandbox.add_argument("--port", type=int, default=None, help="TCP port on 127.0.0.1 (default: from settings)")
+    sandbox.add_argument(
+        "--port", type=int, default=None, help="TCP port on 127.0.0.1 (default: from settings)"
+    )
 
     database = commands.add_parser("db", help="database maintenance")
     database_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -55,11 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="register a Discord account for Midjourney; the token is read from "
         "MIDJAU_CONNECT_TOKEN or a hidden prompt, never from an argument",
     )
-    connect.add_argument("--owner", required=True, help="Discord user id of the MidJAu user who owns the connection")
-    connect.add_argument("--channel-link", help="https://discord.com/channels/<server id>/<channel id>")
+    connect.add_argument(
+        "--owner", required=True, help="Discord user id of the MidJAu user who owns the connection"
+    )
+    connect.add_argument(
+        "--channel-link", help="https://discord.com/channels/<server id>/<channel id>"
+    )
     connect.add_argument("--guild", help="server (guild) id, when no --channel-link is given")
     connect.add_argument("--channel", help="channel id, when no --channel-link is given")
-    connect.add_argument("--plan", choices=PLANS, default="standard", help="Midjourney plan (default: standard)")
+    connect.add_argument(
+        "--plan", choices=PLANS, default="standard", help="Midjourney plan (default: standard)"
+    )
     connect.add_argument("--label", default="", help="a name for this connection")
     return parser
 
@@ -68,10 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit status."""
     arguments = build_parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=logging.DEBUG if arguments.verbose else settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(settings, verbose=arguments.verbose, demo=arguments.command == "demo")
     try:
         return asyncio.run(_dispatch(arguments, settings))
     except KeyboardInterrupt:
@@ -79,6 +91,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as error:
         print(f"midjau: {error}", file=sys.stderr)
         return 2
+
+
+def _configure_logging(settings: Settings, *, verbose: bool, demo: bool) -> None:
+    level: int | str = settings.log_level
+    if verbose:
+        level = logging.DEBUG
+    elif demo:
+        # The demo draws a progress bar; only trouble should interrupt it.
+        level = logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # discord.py warns at every start that voice support is not installed; MidJAu has no voice.
+    logging.getLogger("discord.client").setLevel(logging.ERROR)
 
 
 class CommandError(Exception):
@@ -89,7 +113,9 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
     if arguments.command == "demo":
         from midjau.demo import run_demo
 
-        return await run_demo(settings, arguments.sheet, arguments.out, time_scale=arguments.time_scale)
+        return await run_demo(
+            settings, arguments.sheet, arguments.out, time_scale=arguments.time_scale
+        )
     if arguments.command == "run":
         from midjau.service import Service
 
@@ -146,7 +172,12 @@ async def _connect(settings: Settings, arguments: argparse.Namespace) -> int:
 
     from midjau.service import Service
 
-    async with Service(settings.model_copy(update={"discord": settings.discord.model_copy(update={"bot_token": None})}), with_web=False) as service:
+    async with Service(
+        settings.model_copy(
+            update={"discord": settings.discord.model_copy(update={"bot_token": None})}
+        ),
+        with_web=False,
+    ) as service:
         user_id = await service.engine.ensure_user(arguments.owner)
         connection_id = await service.engine.add_connection(
             user_id,
@@ -156,7 +187,10 @@ async def _connect(settings: Settings, arguments: argparse.Namespace) -> int:
             plan=arguments.plan,
             label=arguments.label,
         )
-    print(f"Connection {connection_id} saved for Discord user {arguments.owner} (channel {channel_id}, plan {arguments.plan}).")
+    print(
+        f"Connection {connection_id} saved for Discord user {arguments.owner}"
+        f" (channel {channel_id}, plan {arguments.plan})."
+    )
     return 0
 
 
@@ -181,7 +215,9 @@ def _read_token(settings: Settings) -> str:
     if settings.connect_token is not None:
         token = settings.connect_token.get_secret_value().strip()
     elif sys.stdin.isatty():
-        token = getpass.getpass("Discord token of the account that runs Midjourney (hidden): ").strip()
+        token = getpass.getpass(
+            "Discord token of the account that runs Midjourney (hidden): "
+        ).strip()
     else:
         raise CommandError("set MIDJAU_CONNECT_TOKEN or run in a terminal to type the token")
     if not token:

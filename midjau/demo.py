@@ -11,6 +11,7 @@ import asyncio
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,14 +47,20 @@ class DemoOutcome:
     elapsed_seconds: float
 
 
-async def run_demo(settings: Settings, sheet: Path, out_dir: Path, *, time_scale: float | None = None) -> int:
+async def run_demo(
+    settings: Settings, sheet: Path, out_dir: Path, *, time_scale: float | None = None
+) -> int:
     """Run the demo and print its summary; return the exit status."""
     console = Console()
-    if not sheet.is_file():
-        console.print(f"[red]No such file: {sheet}[/red]. Give the path of an .xlsx, .xlsm or .csv sheet.")
+    if not await asyncio.to_thread(sheet.is_file):
+        console.print(
+            f"[red]No such file: {sheet}[/red]. Give the path of an .xlsx, .xlsm or .csv sheet."
+        )
         return 2
     if sheet.suffix.lower() not in SUPPORTED_SUFFIXES:
-        console.print(f"[red]{sheet.name} is not a spreadsheet[/red]. Save it as .xlsx or .csv and try again.")
+        console.print(
+            f"[red]{sheet.name} is not a spreadsheet[/red]. Save it as .xlsx or .csv and try again."
+        )
         return 2
 
     try:
@@ -101,23 +108,21 @@ def _settings_for_sandbox(settings: Settings, sandbox: Sandbox, data_dir: Path) 
         "data_dir": data_dir,
         "database_url": "",
         "blob_dir": None,
-        "discord": settings.discord.model_copy(
-            update={
-                "bot_token": sandbox.bot_token,
-                "api_base": sandbox.api_base,
-                "gateway_url": sandbox.gateway_url,
-                "guild_ready_timeout": 0.05,
-                "progress_edit_interval": 1.0,
-                "watched_channel_ids": [],
-            }
-        ),
+        "discord": {
+            **settings.discord.model_dump(),
+            "bot_token": sandbox.bot_token,
+            "api_base": sandbox.api_base,
+            "gateway_url": sandbox.gateway_url,
+            "guild_ready_timeout": 0.05,
+            "progress_edit_interval": 1.0,
+            "watched_channel_ids": [],
+        },
         # Human pacing scaled down with the simulated Midjourney's clock.
-        "pacing": settings.pacing.model_copy(
-            update={
-                "min_gap_seconds": settings.pacing.min_gap_seconds * scale,
-                "jitter_seconds": settings.pacing.jitter_seconds * scale,
-            }
-        ),
+        "pacing": {
+            **settings.pacing.model_dump(),
+            "min_gap_seconds": settings.pacing.min_gap_seconds * scale,
+            "jitter_seconds": settings.pacing.jitter_seconds * scale,
+        },
     }
     return Settings.model_validate({**settings.model_dump(), **overrides})
 
@@ -126,20 +131,152 @@ async def _run_as_user(
     service: Service, sandbox: Sandbox, user_id: int, sheet: Path, out_dir: Path, console: Console
 ) -> DemoOutcome:
     started = time.monotonic()
-    user: SandboxUser = sandbox.user()
-    console.print(f"[bold]/batch run[/bold] sheet:{sheet.name} (as {sandbox.user_name} in #prompts)")
-    await user.run_slash_command(
-        "batch run", {"upscale": "none", "split_grids": False}, attachments={"sheet": (sheet.name, sheet.read_bytes())}
+    async with sandbox.user() as user:
+        console.print(
+            f"[bold]/batch run[/bold] sheet:{sheet.name}  (as the sandbox user in #prompts)"
+        )
+        await user.run_slash_command(
+            "batch run",
+            {"upscale": "none", "split_grids": False},
+            attachments={"sheet": (sheet.name, await asyncio.to_thread(sheet.read_bytes))},
+        )
+        reply = await user.wait_for_message(_is_batch_reply(sandbox), timeout=REPLY_TIMEOUT)
+        console.print(reply["content"])
+        run_button = _find_button(reply, RUN_BUTTON_PREFIX)
+        if run_button is not None:
+            console.print(f"[bold]Pressing[/bold] “{run_button.get('label', 'Run')}”")
+            await user.click_button(reply["id"], run_button["custom_id"])
+
+        batch_id = await _wait_for_batch(service, user_id)
+        final = await _follow_progress(service, batch_id, console)
+        result_message = await user.wait_for_message(
+            _is_result_post(sandbox, batch_id), timeout=REPLY_TIMEOUT
+        )
+        files = await _save_attachments(user, result_message, out_dir)
+    return DemoOutcome(batch_id, files, final, time.monotonic() - started)
+
+
+# The bot's persistent buttons; a validation reply carries "run" when some rows are valid.
+RUN_BUTTON_PREFIX = "midjau:batch:run:"
+
+
+def _is_batch_reply(sandbox: Sandbox) -> Callable[[dict[str, Any]], bool]:
+    """Match the bot's answer to /batch run: a validation summary or the start notice."""
+
+    def predicate(message: dict[str, Any]) -> bool:
+        author = message.get("author") or {}
+        if str(author.get("id")) != sandbox.bot_user_id:
+            return False
+        return bool(message.get("content")) and not (message.get("flags", 0) & LOADING_FLAG)
+
+    return predicate
+
+
+# Discord's flag on a deferred reply that still shows "thinking…".
+LOADING_FLAG = 1 << 7
+
+
+def _is_result_post(sandbox: Sandbox, batch_id: int) -> Callable[[dict[str, Any]], bool]:
+    def predicate(message: dict[str, Any]) -> bool:
+        author = message.get("author") or {}
+        return (
+            str(author.get("id")) == sandbox.bot_user_id
+            and f"Batch {batch_id} " in str(message.get("content"))
+            and any(
+                str(a.get("filename", "")).endswith(".zip")
+                for a in message.get("attachments") or ()
+            )
+        )
+
+    return predicate
+
+
+def _find_button(message: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    for row in message.get("components") or ():
+        for component in row.get("components") or ():
+            if str(component.get("custom_id", "")).startswith(prefix):
+                return dict(component)
+    return None
+
+
+async def _wait_for_batch(service: Service, user_id: int) -> int:
+    async with asyncio.timeout(REPLY_TIMEOUT):
+        while True:
+            batches = await service.engine.active_batches(user_id)
+            running = [b for b in batches if b.status != "awaiting_confirmation"]
+            if running:
+                return running[0].batch_id
+            await asyncio.sleep(0.1)
+
+
+async def _follow_progress(service: Service, batch_id: int, console: Console) -> BatchProgress:
+    finished = asyncio.create_task(service.engine.wait_finished(batch_id))
+    columns = (
+        TextColumn("[bold]batch {task.fields[batch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("batch", total=None, batch=batch_id, counts="")
+        try:
+            async with asyncio.timeout(BATCH_TIMEOUT):
+                while not finished.done():
+                    progress = await service.engine.progress(batch_id)
+                    bar.update(
+                        task,
+                        total=progress.total,
+                        completed=progress.finished,
+                        counts=_counts(progress),
+                    )
+                    await asyncio.wait({finished}, timeout=0.25)
+        except TimeoutError:
+            finished.cancel()
+            raise DemoError(
+                f"batch {batch_id} did not finish within {BATCH_TIMEOUT:.0f} s"
+            ) from None
+        progress = await service.engine.progress(batch_id)
+        bar.update(
+            task, total=progress.total, completed=progress.finished, counts=_counts(progress)
+        )
+    await finished
+    return progress
+
+
+def _counts(progress: BatchProgress) -> str:
+    return (
+        f"done {progress.done} · failed {progress.failed} · running {progress.running}"
+        f" · queued {progress.queued}"
     )
 
-    reply = await user.wait_for_message(_is_bot_reply(sandbox), timeout=REPLY_TIMEOUT)
-    console.print(reply["content"])
-    run_button = _find_button(reply, prefix="midjau:batch:run:")
-    if run_button is not None:
-        console.print(f"[bold]Pressing[/bold] “{run_button['label']}”")
-        await user.click_button(reply["id"], run_button["custom_id"])
 
-    batch_id = await _wait_for_batch(service, user_id)
-    final = await _follow_progress(service, batch_id, console)
-    files = await _download_results(user, sandbox, out_dir)
-    return DemoOutcome(batch_id, files, final, time.monotonic() - started)
+async def _save_attachments(
+    user: SandboxUser, message: dict[str, Any], out_dir: Path
+) -> list[Path]:
+    """Download the files the bot posted into ``out_dir``, keeping only their base names."""
+    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+    saved: list[Path] = []
+    for attachment in message.get("attachments") or ():
+        # The name comes from the server: never let it choose a folder.
+        name = Path(str(attachment["filename"])).name
+        if not name or name in {".", ".."}:
+            continue
+        data = await user.download(str(attachment["url"]))
+        target = out_dir / name
+        await asyncio.to_thread(target.write_bytes, data)
+        saved.append(target)
+    return saved
+
+
+def _print_summary(console: Console, outcome: DemoOutcome) -> None:
+    progress = outcome.progress
+    console.print()
+    elapsed = outcome.elapsed_seconds
+    console.print(f"[bold]Batch {outcome.batch_id} {progress.status}[/bold] in {elapsed:.1f} s")
+    console.print(
+        f"  jobs: {progress.done} done, {progress.failed} failed, {progress.skipped} skipped,"
+        f" {progress.cancelled} cancelled (of {progress.total})"
+    )
+    for path in outcome.files:
+        console.print(f"  wrote {path}")

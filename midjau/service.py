@@ -77,14 +77,18 @@ class Service:
         # 2. The engine, with the HTTP session the relay and the fetcher share.
         http = await self._stack.enter_async_context(aiohttp.ClientSession())
         self.engine = Engine(settings, self.db, self.blobs, http, cipher)
-        await self.engine.start()
-        self._stack.push_async_callback(self.engine.stop)
 
-        # 3. Surfaces: the Discord bot (when configured), the web app, the scheduler.
+        # 3. The Discord bot before the engine starts work: batches that settled while the
+        # process was down are packaged at engine start, and the bot must be listening to
+        # post them.
         if settings.discord.bot_token is not None:
             await self._start_bot()
         else:
             _log.warning("no Discord bot token set (MIDJAU_DISCORD__BOT_TOKEN); the bot is off")
+        await self.engine.start()
+        self._stack.push_async_callback(self.engine.stop)
+
+        # 4. The web app and the scheduler.
         if self.with_web:
             await self._start_web()
         self._start_scheduler()
@@ -113,7 +117,9 @@ class Service:
         assert token is not None
         bot = MidjauBot(self.settings, self.engine, download_secret=self.secret)
         self.bot = bot
-        self._bot_task = asyncio.create_task(bot.start(token.get_secret_value()), name="discord-bot")
+        self._bot_task = asyncio.create_task(
+            bot.start(token.get_secret_value()), name="discord-bot"
+        )
         self._stack.push_async_callback(self._stop_bot)
 
         ready = asyncio.create_task(bot.wait_until_ready())
@@ -172,5 +178,7 @@ def _delete_old_outputs(outputs_dir: Path, retention_days: float) -> int:
         if folder.is_dir() and folder.stat().st_mtime < cutoff:
             shutil.rmtree(folder, ignore_errors=True)
             deleted += 1
-            _log.info("deleted the outputs of batch %s after %.0f days", folder.name, retention_days)
+            _log.info(
+                "deleted the outputs of batch %s after %.0f days", folder.name, retention_days
+            )
     return deleted
