@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from midjau.service import Service
-from midjau.settings import Settings
+from midjau.settings import DiscordSettings, PacingSettings, Settings
 from pipeline.progress import BatchProgress
 from sandbox.actor import SandboxUser
 from sandbox.server import Sandbox
@@ -86,45 +87,57 @@ async def demo_sheet(
     if time_scale is not None:
         sandbox_settings = sandbox_settings.model_copy(update={"time_scale": time_scale})
 
-    with tempfile.TemporaryDirectory(prefix="midjau-demo-") as data_dir:
+    # The demo's database and blobs live in a throwaway folder; only out_dir is kept.
+    data_dir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="midjau-demo-"))
+    try:
         async with Sandbox(sandbox_settings) as sandbox:
-            demo_settings = _settings_for_sandbox(settings, sandbox, Path(data_dir))
+            demo_settings = _settings_for_sandbox(settings, sandbox, data_dir)
             async with Service(demo_settings, with_web=False) as service:
-                user_id = await service.engine.ensure_user(str(sandbox.user_id), "Sandbox user")
+                user_id = await service.engine.ensure_user(sandbox.user_id, "Sandbox user")
                 await service.engine.add_connection(
                     user_id,
                     token=sandbox.user_token,
-                    guild_id=str(sandbox.guild_id),
-                    channel_id=str(sandbox.channel_id),
+                    guild_id=sandbox.guild_id,
+                    channel_id=sandbox.channel_id,
                     plan=sandbox_settings.plan,
                     label="sandbox",
                 )
                 return await _run_as_user(service, sandbox, user_id, sheet, out_dir, console)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, data_dir, ignore_errors=True)
 
 
 def _settings_for_sandbox(settings: Settings, sandbox: Sandbox, data_dir: Path) -> Settings:
     scale = sandbox.settings.time_scale
-    overrides: dict[str, Any] = {
-        "data_dir": data_dir,
-        "database_url": "",
-        "blob_dir": None,
-        "discord": {
-            **settings.discord.model_dump(),
+    discord = DiscordSettings.model_validate(
+        settings.discord.model_dump()
+        | {
             "bot_token": sandbox.bot_token,
             "api_base": sandbox.api_base,
             "gateway_url": sandbox.gateway_url,
             "guild_ready_timeout": 0.05,
             "progress_edit_interval": 1.0,
             "watched_channel_ids": [],
-        },
-        # Human pacing scaled down with the simulated Midjourney's clock.
-        "pacing": {
-            **settings.pacing.model_dump(),
+        }
+    )
+    # Human pacing, scaled down with the simulated Midjourney's clock.
+    pacing = PacingSettings.model_validate(
+        settings.pacing.model_dump()
+        | {
             "min_gap_seconds": settings.pacing.min_gap_seconds * scale,
             "jitter_seconds": settings.pacing.jitter_seconds * scale,
-        },
-    }
-    return Settings.model_validate({**settings.model_dump(), **overrides})
+        }
+    )
+    # model_copy, not a new Settings: that would read the environment and .env again.
+    return settings.model_copy(
+        update={
+            "data_dir": data_dir,
+            "database_url": f"sqlite+aiosqlite:///{data_dir / 'midjau.db'}",
+            "blob_dir": data_dir / "blobs",
+            "discord": discord,
+            "pacing": pacing,
+        }
+    )
 
 
 async def _run_as_user(

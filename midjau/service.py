@@ -64,14 +64,15 @@ class Service:
     async def start(self) -> None:
         """Start the parts in order; stop() undoes whatever has started."""
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
 
         # 1. Storage: database schema first, so nothing reads an old schema.
-        self.db = Database(settings.database_url)
+        # Engine creation resolves the SQLite path on disk, so it runs off the event loop.
+        self.db = await asyncio.to_thread(Database, settings.database_url)
         self._stack.push_async_callback(self.db.dispose)
         await self.db.upgrade()
         self.blobs = LocalBlobStore(settings.blobs_path)
-        self.secret = self._token_key()
+        self.secret = await asyncio.to_thread(self._token_key)
         cipher = TokenCipher(self.secret)
 
         # 2. The engine, with the HTTP session the relay and the fetcher share.

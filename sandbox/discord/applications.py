@@ -33,8 +33,13 @@ class SandboxApplication(Protocol):
         """Return the application's commands as the application-command-index lists them."""
         ...
 
-    def check_interaction(self, user_id: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
-        """Reject a ``POST /interactions`` with (HTTP status, JSON body), or accept with None (204)."""
+    def check_interaction(
+        self, user_id: str, payload: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]] | None:
+        """Reject a ``POST /interactions`` with (HTTP status, JSON body), or accept it with None.
+
+        Accepting means Discord answers the user 204.
+        """
         ...
 
     async def handle_interaction(
