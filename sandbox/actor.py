@@ -381,10 +381,10 @@ def _build_options(
     by_name = {definition["name"]: definition for definition in definitions}
     options: list[dict[str, Any]] = []
     for name, value in values.items():
-        definition = by_name.get(name)
-        if definition is None:
+        found = by_name.get(name)
+        if found is None:
             raise LookupError(f"/{command_name} has no option {name!r}; it has {sorted(by_name)}")
-        option_type = int(definition["type"])
+        option_type = int(found["type"])
         convert = _VALUE_TYPES.get(option_type, str)
         options.append(
             {

@@ -65,7 +65,7 @@ def resolve_attachments(
     for upload in uploads:
         if len(upload.data) > limit:
             raise DiscordHTTPError(413, 40005, "Request entity too large")
-    by_index = {upload.index: upload for upload in uploads}
+    by_index: dict[int, Upload] = {upload.index: upload for upload in uploads}
     kept = {attachment.id: attachment for attachment in existing}
     result: list[StoredAttachment] = []
 
@@ -86,13 +86,13 @@ def resolve_attachments(
             filename = str(entry.get("filename") or str(uploaded_filename).split("/")[-1])
             result.append(discord.store_file(channel_id, filename, data))
             continue
-        upload = by_index.pop(int(entry_id), None) if entry_id.isdigit() else None
-        if upload is None:
+        part = by_index.pop(int(entry_id), None) if entry_id.isdigit() else None
+        if part is None:
             raise form_error(
                 f"attachments.{position}.id", "ATTACHMENT_NOT_FOUND", "Unknown attachment."
             )
-        filename = str(entry.get("filename") or upload.filename)
-        result.append(discord.store_file(channel_id, filename, upload.data))
+        filename = str(entry.get("filename") or part.filename)
+        result.append(discord.store_file(channel_id, filename, part.data))
 
     for upload in by_index.values():
         result.append(discord.store_file(channel_id, upload.filename, upload.data))

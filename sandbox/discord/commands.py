@@ -39,16 +39,18 @@ class CommandRegistry:
         self._scopes[(application_id, guild_id)] = new
         return list(new.values())
 
-    def list(self, application_id: str, guild_id: str | None = None) -> list[dict[str, Any]]:
+    def in_scope(
+        self, application_id: str, guild_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Return one scope's commands."""
         return list(self._scopes.get((application_id, guild_id), {}).values())
 
     def visible_in(self, application_id: str, guild_id: str) -> list[dict[str, Any]]:
         """Return the guild's commands, then the global ones whose name the guild lacks."""
-        guild_commands = self.list(application_id, guild_id)
+        guild_commands = self.in_scope(application_id, guild_id)
         names = {(c["name"], c["type"]) for c in guild_commands}
         global_commands = [
-            c for c in self.list(application_id) if (c["name"], c["type"]) not in names
+            c for c in self.in_scope(application_id) if (c["name"], c["type"]) not in names
         ]
         return guild_commands + global_commands
 

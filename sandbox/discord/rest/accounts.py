@@ -75,7 +75,7 @@ async def put_global_commands(request: web.Request) -> web.Response:
 
 async def get_global_commands(request: web.Request) -> web.Response:
     discord, application_id = _own_application(request)
-    return json_response(discord.commands.list(application_id))
+    return json_response(discord.commands.in_scope(application_id))
 
 
 async def put_guild_commands(request: web.Request) -> web.Response:
@@ -89,7 +89,7 @@ async def put_guild_commands(request: web.Request) -> web.Response:
 async def get_guild_commands(request: web.Request) -> web.Response:
     discord, application_id = _own_application(request)
     _checked_guild(request)
-    return json_response(discord.commands.list(application_id, request.match_info["guild_id"]))
+    return json_response(discord.commands.in_scope(application_id, request.match_info["guild_id"]))
 
 
 async def get_guild_command_index(request: web.Request) -> web.Response:
