@@ -5,15 +5,19 @@ from __future__ import annotations
 import io
 import threading
 import zipfile
+from pathlib import Path
 
 import pytest
-import xlwt
-from msoffcrypto.format.ooxml import OOXMLFile
 
 from midjau.settings import IntakeSettings
 from pipeline.intake import IntakeError, load_sheet, read_sheet
 from pipeline.intake import reader as intake_reader
 from tests.pipeline.intake.workbooks import SETTINGS, xlsx_bytes
+
+# Real files saved by other tools: a workbook encrypted with the password "s3cret"
+# (msoffcrypto-tool 6) and an Excel 97-2003 workbook (xlwt 1.3), kept as fixtures so the
+# tests need neither library.
+FILES = Path(__file__).parent / "files"
 
 
 def _error_for(data: bytes, filename: str, settings: IntakeSettings = SETTINGS) -> str:
@@ -23,22 +27,18 @@ def _error_for(data: bytes, filename: str, settings: IntakeSettings = SETTINGS) 
 
 
 def test_password_protected_workbook() -> None:
-    encrypted = io.BytesIO()
-    OOXMLFile(io.BytesIO(xlsx_bytes([["prompt"], ["a secret fox"]]))).encrypt("s3cret", encrypted)
+    data = (FILES / "password-protected.xlsx").read_bytes()
 
-    message = _error_for(encrypted.getvalue(), "locked.xlsx")
+    message = _error_for(data, "locked.xlsx")
 
     assert message.startswith("locked.xlsx is protected with a password")
     assert "Remove the password" in message
 
 
 def test_old_xls_saved_as_xlsx() -> None:
-    book = xlwt.Workbook()
-    book.add_sheet("Prompts").write(0, 0, "prompt")
-    data = io.BytesIO()
-    book.save(data)
+    data = (FILES / "excel-97-2003.xls").read_bytes()
 
-    message = _error_for(data.getvalue(), "renamed.xlsx")
+    message = _error_for(data, "renamed.xlsx")
 
     assert "old Excel 97-2003 (.xls) file" in message
     assert "save it as 'Excel Workbook (.xlsx)'" in message
