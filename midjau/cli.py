@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from midjau.settings import Settings
+from storage.crypto import TokenCipher
 
 _log = logging.getLogger(__name__)
 
@@ -170,28 +171,38 @@ async def _connect(settings: Settings, arguments: argparse.Namespace) -> int:
     guild_id, channel_id = _channel_ids(arguments)
     token = _read_token(settings)
 
-    from midjau.service import Service
-
-    async with Service(
-        settings.model_copy(
-            update={"discord": settings.discord.model_copy(update={"bot_token": None})}
-        ),
-        with_web=False,
-    ) as service:
-        user_id = await service.engine.ensure_user(arguments.owner)
-        connection_id = await service.engine.add_connection(
-            user_id,
-            token=token,
-            guild_id=guild_id,
-            channel_id=channel_id,
-            plan=arguments.plan,
-            label=arguments.label,
-        )
+    connection_id = await _store_connection(settings, arguments, token, guild_id, channel_id)
     print(
         f"Connection {connection_id} saved for Discord user {arguments.owner}"
         f" (channel {channel_id}, plan {arguments.plan})."
     )
     return 0
+
+
+async def _store_connection(
+    settings: Settings, arguments: argparse.Namespace, token: str, guild_id: str, channel_id: str
+) -> int:
+    """Save the connection through an engine that is never started, so nothing dials Discord."""
+    import aiohttp
+
+    from midjau.service import open_storage
+    from pipeline.engine import Engine
+
+    db, blobs, secret = await open_storage(settings)
+    try:
+        async with aiohttp.ClientSession() as http:
+            engine = Engine(settings, db, blobs, http, TokenCipher(secret))
+            user_id = await engine.ensure_user(arguments.owner)
+            return await engine.add_connection(
+                user_id,
+                token=token,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                plan=arguments.plan,
+                label=arguments.label,
+            )
+    finally:
+        await db.dispose()
 
 
 def _channel_ids(arguments: argparse.Namespace) -> tuple[str, str]:

@@ -64,15 +64,9 @@ class Service:
     async def start(self) -> None:
         """Start the parts in order; stop() undoes whatever has started."""
         settings = self.settings
-        await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
-
         # 1. Storage: database schema first, so nothing reads an old schema.
-        # Engine creation resolves the SQLite path on disk, so it runs off the event loop.
-        self.db = await asyncio.to_thread(Database, settings.database_url)
+        self.db, self.blobs, self.secret = await open_storage(settings)
         self._stack.push_async_callback(self.db.dispose)
-        await self.db.upgrade()
-        self.blobs = LocalBlobStore(settings.blobs_path)
-        self.secret = await asyncio.to_thread(self._token_key)
         cipher = TokenCipher(self.secret)
 
         # 2. The engine, with the HTTP session the relay and the fetcher share.
@@ -107,11 +101,6 @@ class Service:
                 await asyncio.Event().wait()
             else:
                 await self._bot_task
-
-    def _token_key(self) -> bytes:
-        if self.settings.secret_key is not None:
-            return self.settings.secret_key.get_secret_value().encode()
-        return load_or_create_key(self.settings.data_dir / "secret.key")
 
     async def _start_bot(self) -> None:
         token = self.settings.discord.bot_token
@@ -163,6 +152,25 @@ class Service:
         )
         scheduler.start()
         self._stack.callback(scheduler.shutdown, wait=False)
+
+
+async def open_storage(settings: Settings) -> tuple[Database, LocalBlobStore, bytes]:
+    """Open the migrated database, the blob store and the token encryption key."""
+    await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
+    # Engine creation resolves the SQLite path on disk, so it runs off the event loop.
+    db = await asyncio.to_thread(Database, settings.database_url)
+    try:
+        await db.upgrade()
+    except BaseException:
+        await db.dispose()
+        raise
+    return db, LocalBlobStore(settings.blobs_path), await asyncio.to_thread(_token_key, settings)
+
+
+def _token_key(settings: Settings) -> bytes:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    return load_or_create_key(settings.data_dir / "secret.key")
 
 
 async def run_output_cleanup(outputs_dir: Path, retention_days: float) -> int:
