@@ -51,7 +51,9 @@ def verify_download(secret: bytes, token: str) -> DownloadGrant:
         raise InvalidDownloadTokenError("bad signature")
 
     fields = json.loads(body)
-    grant = DownloadGrant(batch_id=int(fields["b"]), filename=str(fields["f"]), expires_at=int(fields["e"]))
+    grant = DownloadGrant(
+        batch_id=int(fields["b"]), filename=str(fields["f"]), expires_at=int(fields["e"])
+    )
     if grant.expires_at < time.time():
         raise InvalidDownloadTokenError("expired")
     return grant

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from pipeline.packager.naming import ImageRef
 from pipeline.packager.report import CellValue, ReportLine
@@ -176,6 +177,11 @@ def elapsed_seconds(batch: Batch) -> float:
     return round(max((end - start).total_seconds(), 0.0), 1)
 
 
+def _last_finish(jobs: Sequence[Job]) -> datetime | None:
+    finishes = [job.finished_at for job in jobs if job.finished_at is not None]
+    return max(finishes, default=None)
+
+
 def summary_items(
     batch: Batch, summary: BatchSummary, notices: Sequence[str]
 ) -> list[tuple[str, CellValue]]:
@@ -188,7 +194,9 @@ def summary_items(
         ("source file", batch.source_filename),
         ("sheet", batch.sheet_name),
         ("started at", batch.started_at or batch.created_at),
-        ("finished at", batch.finished_at),
+        # The report is written before the batch is marked finished, so the end of its work
+        # is when its last job ended.
+        ("finished at", batch.finished_at or _last_finish(jobs)),
         ("elapsed (s)", summary.elapsed_seconds),
         ("rows", summary.rows_total),
         ("rows done", summary.rows_done),

@@ -225,6 +225,12 @@ def check_report(path: Path, lines: list[SheetLine]) -> None:
     kites = sorted(entry[column["prompt sent"]] for entry in by_row[20])
     assert kites == ["a blue kite over a field", "a red kite over a field"]
 
+    summary = dict(workbook["Summary"].iter_rows(min_row=2, max_col=2, values_only=True))
+    assert summary["finished at"] is not None
+    assert summary["rows"] == 30
+    assert summary["rows skipped"] == 1
+    assert summary["rows invalid"] == 1
+
     # A prompt that looks like a formula stays text.
     for cells in jobs.iter_rows(min_row=2):
         for cell in cells:
