@@ -1,0 +1,1 @@
+"""Benchmarks of MidJAu against the offline sandbox; ``python -m bench.batch_throughput``."""
