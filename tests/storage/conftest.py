@@ -3,6 +3,7 @@
 Set ``MIDJAU_TEST_POSTGRES_URL`` (for example
 ``postgresql+asyncpg://postgres@127.0.0.1:54329/midjau_test``) to run the PostgreSQL cases;
 each test gets a database of its own, created from that URL's server and dropped afterwards.
+CI also sets ``MIDJAU_REQUIRE_POSTGRES=1`` so the cases fail instead of being skipped.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
     server = postgres_url()
     if server is None:
+        if os.environ.get("MIDJAU_REQUIRE_POSTGRES"):
+            pytest.fail(f"MIDJAU_REQUIRE_POSTGRES is set but {POSTGRES_URL_VARIABLE} is not")
         pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE} (a postgresql+asyncpg:// URL)")
     name = f"midjau_test_{uuid.uuid4().hex[:12]}"
     admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
