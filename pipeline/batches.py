@@ -112,6 +112,7 @@ async def insert_batch(
                     mode=intake_row.mode or options.mode,
                     status=JobStatus.QUEUED,
                     upscales_pending=list(row.upscales),
+                    variations_pending=sorted(set(row.variations)),
                 )
                 row.jobs.append(job)
                 batch.jobs.append(job)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from midjourney.messages import ChannelEvent, ChannelMessage
+from pipeline.completion import JobCompletion
 from pipeline.dispatcher import Dispatcher, PauseHandler, SlotLimits
 from pipeline.ledger import JobLedger
 from pipeline.pacing import Pacer
@@ -80,6 +81,7 @@ def build_runtime(
     relay: Relay,
     ledger: JobLedger,
     on_pause: PauseHandler,
+    completion: JobCompletion | None = None,
 ) -> ConnectionRuntime:
     """Assemble a connection's pacer and dispatcher around its relay (nothing starts yet)."""
     pacing = settings.pacing
@@ -96,6 +98,7 @@ def build_runtime(
         daily_cap=connection.daily_cap or pacing.daily_cap,
         queue_full_backoff=pacing.queue_full_backoff_seconds,
         on_pause=on_pause,
+        completion=completion,
     )
     return ConnectionRuntime(connection.id, connection.channel_id, relay, pacer, dispatcher)
 

@@ -1,22 +1,26 @@
 """Send queued jobs to Midjourney for one connected account, within its plan's slots.
 
 A job occupies a slot from the moment it is submitted until its grid arrives or it fails.
-Batches of one account take turns (round robin), so a big batch does not starve a small
-one. Each job is committed as SUBMITTED with its nonce before the prompt is sent: after a
-crash the job is found in flight and looked up, never sent again blindly.
+So does each variation (V1–V4) pressed on a grid, because Midjourney renders it as a new
+job; upscale presses hold no slot. Queued variations go before new prompts, so rows that
+have started finish first. Batches of one account take turns (round robin), so a big
+batch does not starve a small one. Each job (and each variation) is committed as
+SUBMITTED with its nonce before the prompt is sent or the button pressed: after a crash it
+is found in flight and looked up, never sent again blindly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from midjourney.relay import (
     AccessBlockedError,
@@ -27,9 +31,19 @@ from midjourney.relay import (
 )
 from midjourney.snowflake import new_nonce
 from pipeline.batches import DISPATCHABLE_BATCH_STATUSES
+from pipeline.completion import JobCompletion
 from pipeline.ledger import JobLedger
 from pipeline.pacing import Pacer
 from pipeline.tracker.tracker import MAX_SEND_ATTEMPTS, REQUEUE
+from pipeline.variations import (
+    VARIATION_REQUEUE,
+    QueuedVariation,
+    VariationStatus,
+    change_render,
+    first_queued,
+    read_variation_work,
+    renders_of,
+)
 from storage.models import (
     IN_FLIGHT_JOB_STATUSES,
     Batch,
@@ -53,6 +67,7 @@ UNKNOWN_OUTCOME_BACKOFF_SECONDS = 5.0
 SPEED_MODES = ("fast", "turbo", "relax")
 
 PauseHandler = Callable[[str], Awaitable[None]]
+RollBack = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +102,7 @@ class Dispatcher:
         daily_cap: int,
         queue_full_backoff: float = 30.0,
         on_pause: PauseHandler | None = None,
+        completion: JobCompletion | None = None,
     ) -> None:
         self.connection_id = connection_id
         self.relay = relay
@@ -96,6 +112,7 @@ class Dispatcher:
         self.daily_cap = daily_cap
         self.queue_full_backoff = queue_full_backoff
         self.on_pause = on_pause
+        self.completion = completion or JobCompletion(ledger)
         self._wake = asyncio.Event()
         self._resume_at = 0.0
         self._last_batch_id = 0
@@ -135,18 +152,23 @@ class Dispatcher:
         )
 
     async def send_next(self) -> bool:
-        """Send the next job if a slot is free; return whether a job was taken."""
+        """Send the next job or variation if a slot is free; return whether one was taken."""
         if self._paused or await self._daily_cap_reached():
             return False
-        job = await self._next_job()
-        if job is None:
+        work = await self._next_work()
+        if work is None:
             return False
 
         async with self.pacer.turn():
             if self._paused:
                 return False
+            if self._resume_at > asyncio.get_running_loop().time():
+                return True  # a back-off began while choosing; the loop waits it out
             nonce = new_nonce()
-            claimed = await self._claim(job.id, nonce)
+            if isinstance(work, QueuedVariation):
+                await self._press_variation(work, nonce)
+                return True
+            claimed = await self._claim(work.id, nonce)
             if claimed is None:
                 return True  # it changed since it was chosen; choose again
             await self._mark_batch_running(claimed.batch_id)
@@ -155,50 +177,58 @@ class Dispatcher:
 
     # Choosing -------------------------------------------------------------------------------
 
-    async def _next_job(self) -> Job | None:
+    async def _next_work(self) -> Job | QueuedVariation | None:
         async with self.ledger.db.sessions() as session:
+            variations = await read_variation_work(session, self.connection_id)
+            used = dict.fromkeys(("fast", "relax"), 0)
             in_flight = await session.execute(
                 select(Job.mode, func.count())
                 .where(Job.connection_id == self.connection_id)
                 .where(Job.status.in_(list(IN_FLIGHT_JOB_STATUSES)))
                 .group_by(Job.mode)
             )
-            used: dict[str, int] = {}
-            for mode, count in in_flight.all():
-                pool = self.limits.pool(mode)
-                used[pool] = used.get(pool, 0) + count
-            free_pools = {p for p in ("fast", "relax") if used.get(p, 0) < self.limits.size(p)}
+            for mode, count in [*in_flight.all(), *variations.in_flight_by_mode.items()]:
+                used[self.limits.pool(mode)] += count
+            free_pools = {pool for pool, count in used.items() if count < self.limits.size(pool)}
             if not free_pools:
                 return None
 
             modes = [mode for mode in SPEED_MODES if self.limits.pool(mode) in free_pools]
-            queued_here = (
-                Job.connection_id == self.connection_id,
-                Job.status == JobStatus.QUEUED,
-                Job.mode.in_(modes),
-                Batch.status.in_(DISPATCHABLE_BATCH_STATUSES),
-            )
-            batch_ids = await session.scalars(
-                select(Job.batch_id)
+            variation = first_queued(variations.queued, modes)
+            if variation is not None:
+                return variation
+            return await self._next_job(session, modes)
+
+    async def _next_job(self, session: AsyncSession, modes: list[str]) -> Job | None:
+        queued_here = (
+            Job.connection_id == self.connection_id,
+            Job.status == JobStatus.QUEUED,
+            Job.mode.in_(modes),
+            Batch.status.in_(DISPATCHABLE_BATCH_STATUSES),
+        )
+        batch_ids = await session.scalars(
+            select(Job.batch_id)
+            .join(Batch, Job.batch_id == Batch.id)
+            .where(*queued_here)
+            .distinct()
+            .order_by(Job.batch_id)
+        )
+        for batch_id in _round_robin(list(batch_ids), self._last_batch_id):
+            job = await session.scalar(
+                select(Job)
                 .join(Batch, Job.batch_id == Batch.id)
-                .where(*queued_here)
-                .distinct()
-                .order_by(Job.batch_id)
+                .where(*queued_here, Job.batch_id == batch_id)
+                .order_by(Job.sequence)
+                .limit(1)
             )
-            for batch_id in _round_robin(list(batch_ids), self._last_batch_id):
-                job = await session.scalar(
-                    select(Job)
-                    .join(Batch, Job.batch_id == Batch.id)
-                    .where(*queued_here, Job.batch_id == batch_id)
-                    .order_by(Job.sequence)
-                    .limit(1)
-                )
-                if job is not None:
-                    self._last_batch_id = batch_id
-                    return job
+            if job is not None:
+                self._last_batch_id = batch_id
+                return job
         return None
 
     async def _daily_cap_reached(self) -> bool:
+        # NOTE: the cap counts prompts sent (Job.sent_at); variation presses are not counted,
+        # although each one is a render too.
         since = utcnow() - timedelta(days=1)
         async with self.ledger.db.sessions() as session:
             sent_today, oldest = (
@@ -239,28 +269,44 @@ class Dispatcher:
                 batch.started_at = batch.started_at or utcnow()
 
     async def _send(self, job: Job, nonce: str) -> None:
+        sent = await self._deliver(
+            self.relay.imagine(job.prompt, nonce=nonce),
+            lambda reason: self._roll_back(job, reason),
+            f"job {job.id}",
+        )
+        if sent:
+            log.debug("connection %s: sent job %s with nonce %s", self.connection_id, job.id, nonce)
+
+    async def _deliver(
+        self, request: Coroutine[Any, Any, object], roll_back: RollBack, what: str
+    ) -> bool:
+        """Await one interaction; undo its claim when Discord rejected it outright.
+
+        Return whether Discord accepted the request.
+        """
         try:
-            await self.relay.imagine(job.prompt, nonce=nonce)
+            await request
         except (TokenRejectedError, AccessBlockedError, CaptchaRequiredError) as error:
-            await self._roll_back(job, str(error.user_message))
+            await roll_back(error.user_message)
             await self._pause(error.user_message)
         except InteractionRejectedError as error:
-            await self._roll_back(job, error.user_message)
+            await roll_back(error.user_message)
         except RelayError as error:
-            await self._roll_back(job, error.user_message)
+            await roll_back(error.user_message)
             self.back_off(self.queue_full_backoff, "relay error")
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            # The request may have reached Discord, so the job stays submitted; the
+            # The request may have reached Discord, so the claim stays submitted; the
             # timeout sweep looks for its reply before anything is sent again.
             log.warning(
-                "connection %s: sending job %s had an unknown outcome (%s); it stays submitted",
+                "connection %s: sending %s had an unknown outcome (%s); it stays submitted",
                 self.connection_id,
-                job.id,
+                what,
                 type(error).__name__,
             )
             self.back_off(UNKNOWN_OUTCOME_BACKOFF_SECONDS, "unknown send outcome")
         else:
-            log.debug("connection %s: sent job %s with nonce %s", self.connection_id, job.id, nonce)
+            return True
+        return False
 
     async def _roll_back(self, job: Job, reason: str) -> None:
         # Discord rejected the request outright, so Midjourney never saw the prompt.
@@ -276,6 +322,61 @@ class Dispatcher:
             failure_message=f"Discord rejected the prompt {job.attempts} times: {reason}",
         )
         log.warning("job %s failed: rejected %d times: %s", job.id, job.attempts, reason)
+
+    # Variations -----------------------------------------------------------------------------
+
+    async def _press_variation(self, work: QueuedVariation, nonce: str) -> None:
+        index = work.render.index
+
+        def submitted(row: Job) -> dict[str, Any] | None:
+            render = renders_of(row).get(index)
+            if render is None:
+                return None
+            return change_render(
+                row,
+                index,
+                [VariationStatus.QUEUED],
+                status=VariationStatus.SUBMITTED,
+                nonce=nonce,
+                attempts=render.attempts + 1,
+                sent_at=utcnow(),
+            )
+
+        claimed = await self.ledger.modify(work.job_id, submitted, when=[JobStatus.UPSCALING])
+        if claimed is None:
+            return  # it changed since it was chosen
+        attempts = renders_of(claimed)[index].attempts
+        pressed = await self._deliver(
+            self.relay.press(work.grid_message_id, work.render.custom_id, nonce=nonce),
+            lambda reason: self._roll_back_variation(work, attempts, reason),
+            f"V{index} of job {work.job_id}",
+        )
+        if pressed:
+            log.debug(
+                "connection %s: pressed V%d of job %s", self.connection_id, index, work.job_id
+            )
+
+    async def _roll_back_variation(self, work: QueuedVariation, attempts: int, reason: str) -> None:
+        index = work.render.index
+        if attempts < MAX_SEND_ATTEMPTS:
+            await self.ledger.modify(
+                work.job_id,
+                lambda row: change_render(
+                    row, index, [VariationStatus.SUBMITTED], **VARIATION_REQUEUE
+                ),
+                when=[JobStatus.UPSCALING],
+            )
+            log.warning(
+                "job %s: V%d press rejected, back in the queue: %s", work.job_id, index, reason
+            )
+            return
+        await self.completion.drop(
+            work.job_id,
+            f"Discord rejected the press {attempts} times: {reason}",
+            variations=[index],
+            when=[VariationStatus.SUBMITTED],
+        )
+        await self.completion.finish_if_complete(work.job_id)
 
     async def _pause(self, reason: str) -> None:
         self._paused = True

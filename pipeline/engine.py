@@ -30,6 +30,7 @@ from pipeline.accounts import (
     record_account_id,
 )
 from pipeline.batches import insert_batch, list_job_ids, list_open_batch_ids
+from pipeline.completion import JobCompletion
 from pipeline.connections import (
     ConnectionRuntime,
     RelayConfig,
@@ -96,6 +97,7 @@ class Engine:
         self.relay_factory = relay_factory or default_relay_factory(http)
 
         self.ledger = JobLedger(db)
+        self.completion = JobCompletion(self.ledger)
         self._connections: dict[int, ConnectionRuntime] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
@@ -108,13 +110,19 @@ class Engine:
         )
         index = JobIndex()
         self.fetcher = Fetcher(
-            ledger=self.ledger, blobs=blobs, http=http, index=index, connections=self._runtime
+            ledger=self.ledger,
+            blobs=blobs,
+            http=http,
+            index=index,
+            connections=self._runtime,
+            completion=self.completion,
         )
         self.tracker = Tracker(
             self.ledger,
             results=self.fetcher,
             control=self,
             index=index,
+            completion=self.completion,
             deleted_progress_grace=settings.timeouts.deleted_progress_grace,
         )
         self.sweeper = TimeoutSweeper(
@@ -122,7 +130,7 @@ class Engine:
             tracker=self.tracker,
             timeouts=settings.timeouts,
             history=self._history_since,
-            give_up_upscales=self.fetcher.give_up_upscales,
+            give_up_after_grid=self.completion.give_up_after_grid,
         )
         self.ledger.subscribe(self._on_job_changed)
 
@@ -272,8 +280,9 @@ class Engine:
     async def cancel_batch(self, batch_id: int, user_id: int) -> bool:
         """Cancel a user's batch; return False when it is not theirs or already finished.
 
-        Queued jobs are cancelled at once. Jobs Midjourney is already rendering finish, and
-        the batch is packaged with whatever is done.
+        Queued jobs, and variations not yet pressed, are cancelled at once. Jobs and
+        variations Midjourney is already rendering finish, and the batch is packaged with
+        whatever is done.
         """
         async with self.ledger.transaction() as session:
             batch = await session.get(Batch, batch_id)
@@ -283,12 +292,15 @@ class Engine:
                 return False
             batch.status = BatchStatus.CANCELLED
             queued = await list_job_ids(session, batch_id, [JobStatus.QUEUED])
+            past_grid = await list_job_ids(session, batch_id, [JobStatus.UPSCALING])
         await self.ledger.update_many(
             queued,
             when=[JobStatus.QUEUED],
             status=JobStatus.CANCELLED,
             failure_message="The batch was cancelled before this job was sent.",
         )
+        for job_id in past_grid:
+            await self.completion.cancel_unsent(job_id)
         log.info("batch %s cancelled; %d queued jobs cancelled", batch_id, len(queued))
         self.finisher.mark_changed(batch_id)
         return True
@@ -359,6 +371,7 @@ class Engine:
             relay,
             self.ledger,
             lambda reason: self.pause(connection.id, reason),
+            self.completion,
         )
         try:
             await relay.start()
@@ -409,15 +422,15 @@ class Engine:
             runtime.dispatcher.wake()
 
     def _on_job_changed(self, change: JobChange) -> None:
-        self.finisher.mark_changed(change.job.batch_id)
-        if not change.status_changed:
-            return
-        freed = (
-            change.old_status in IN_FLIGHT_JOB_STATUSES
-            and change.job.status not in IN_FLIGHT_JOB_STATUSES
-        )
-        if freed or change.job.status == JobStatus.QUEUED:
-            runtime = self._runtime(change.job.connection_id)
+        job = change.job
+        self.finisher.mark_changed(job.batch_id)
+        freed = change.old_status in IN_FLIGHT_JOB_STATUSES and not job.status.is_in_flight
+        queued = change.status_changed and job.status == JobStatus.QUEUED
+        # A job past its grid changes when a variation is queued or ends its render; either
+        # may give the dispatcher work.
+        past_grid = JobStatus.UPSCALING in (job.status, change.old_status)
+        if freed or queued or past_grid:
+            runtime = self._runtime(job.connection_id)
             if runtime is not None:
                 runtime.dispatcher.wake()
 

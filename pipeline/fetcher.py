@@ -1,7 +1,9 @@
 """Download results while their CDN links are valid, store them, and press the upscale buttons.
 
-A job is done when its grid and every upscale its row requests are in the blob store.
-Downloads start as soon as the tracker sees a result and run as owned background tasks.
+A job is done when its grid and every upscale and variation its row requests are in the
+blob store. Downloads start as soon as the tracker sees a result and run as owned
+background tasks. Variations are queued here once the grid is stored; the dispatcher
+presses them when a slot is free, because each one is a full render.
 """
 
 from __future__ import annotations
@@ -17,14 +19,32 @@ import aiohttp
 from sqlalchemy import select
 
 from midjourney.messages import Attachment, ChannelMessage
-from midjourney.replies import Reply, upscale_custom_id
+from midjourney.replies import Reply, upscale_custom_id, variation_custom_id
 from midjourney.snowflake import new_nonce
 from pipeline.batches import options_from_json
+from pipeline.completion import ALL_INDEXES, CANCELLED_REASON, JobCompletion
 from pipeline.grids import measure_image, split_grid
 from pipeline.ledger import JobLedger
 from pipeline.pacing import Pacer
 from pipeline.tracker.matching import JobIndex, TrackedJob
-from storage.models import Batch, BatchStatus, FailureCategory, Image, ImageKind, Job, JobStatus
+from pipeline.variations import (
+    VariationRender,
+    VariationStatus,
+    renders_of,
+    stored_renders,
+    variation_names,
+    without_variations,
+)
+from storage.models import (
+    Batch,
+    BatchStatus,
+    FailureCategory,
+    Image,
+    ImageKind,
+    Job,
+    JobStatus,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from storage.blobs import LocalBlobStore
@@ -58,7 +78,7 @@ class ConnectionTools(Protocol):
 
 
 class Fetcher:
-    """Store each grid and upscale of a job, splitting grids and pressing upscales as asked."""
+    """Store each grid, upscale and variation of a job, splitting grids and pressing upscales."""
 
     def __init__(
         self,
@@ -68,6 +88,7 @@ class Fetcher:
         http: aiohttp.ClientSession,
         index: JobIndex,
         connections: Callable[[int | None], ConnectionTools | None],
+        completion: JobCompletion | None = None,
         attempts: int = 4,
         first_retry_delay: float = 0.5,
         request_timeout: float = 60.0,
@@ -78,6 +99,7 @@ class Fetcher:
         self.http = http
         self.index = index
         self.connections = connections
+        self.completion = completion or JobCompletion(ledger)
         self.attempts = attempts
         self.first_retry_delay = first_retry_delay
         self.request_timeout = request_timeout
@@ -96,6 +118,14 @@ class Fetcher:
         """Download one upscale of a job."""
         self._spawn(
             self._store_upscale(job, index, message, reply), f"U{index} of job {job.job_id}"
+        )
+
+    def on_variation(
+        self, job: TrackedJob, index: int, message: ChannelMessage, reply: Reply
+    ) -> None:
+        """Download the grid of one variation of a job."""
+        self._spawn(
+            self._store_variation(job, index, message, reply), f"V{index} of job {job.job_id}"
         )
 
     async def close(self) -> None:
@@ -171,7 +201,7 @@ class Fetcher:
         try:
             data = await self.download(reply.image.url, refresh=relay)
         except DownloadError as error:
-            await self._fail(
+            await self.completion.fail(
                 job.job_id, FailureCategory.DOWNLOAD, f"The grid could not be downloaded: {error}."
             )
             return
@@ -182,17 +212,19 @@ class Fetcher:
         if options_from_json(batch.options).split_grids:
             await self._save_quadrants(job, data, message.id)
 
-        if batch.status == BatchStatus.CANCELLED and job.upscales_pending:
-            await self.ledger.update(
-                job.job_id,
-                when=[JobStatus.UPSCALING],
-                status=JobStatus.CANCELLED,
-                upscales_pending=[],
-                failure_message="The batch was cancelled before the upscales; the grid was saved.",
+        if batch.status == BatchStatus.CANCELLED:
+            await self.completion.drop(
+                job.job_id, CANCELLED_REASON, upscales=ALL_INDEXES, category=None
             )
-            return
-        await self._press_upscales(job, message, reply, tools)
-        await self._finish_if_complete(job.job_id)
+        else:
+            await self._press_upscales(job, message, reply, tools)
+            await self._queue_variations(job, message, reply)
+            batch = await self._batch_of(job.batch_id)
+        # Variations pressed before a restart keep rendering; the others are dropped here,
+        # also when the cancellation was committed while they were being queued.
+        if batch.status == BatchStatus.CANCELLED:
+            await self.completion.cancel_unsent(job.job_id)
+        await self.completion.finish_if_complete(job.job_id)
 
     async def _save_quadrants(self, job: TrackedJob, data: bytes, message_id: str) -> None:
         for part in await split_grid(data):
@@ -216,12 +248,10 @@ class Fetcher:
         for index in sorted(job.upscales_pending):
             custom_id = upscale_custom_id(reply.buttons or message.buttons, index)
             if custom_id is None:
-                await self._drop_upscales(job.job_id, f"the grid has no U{index} button", [index])
+                await self._drop_upscale(job.job_id, index, f"the grid has no U{index} button")
                 continue
             if tools is None:
-                await self._drop_upscales(
-                    job.job_id, "its Discord connection is not running", [index]
-                )
+                await self._drop_upscale(job.job_id, index, "its Discord connection is not running")
                 continue
             nonce = new_nonce()
             self.index.add_press(nonce, job.job_id, index)
@@ -230,11 +260,38 @@ class Fetcher:
                     await tools.relay.press(message.id, custom_id, nonce=nonce)
             except Exception as error:
                 log.warning("job %s: pressing U%d failed: %s", job.job_id, index, error)
-                await self._drop_upscales(
-                    job.job_id, f"pressing U{index} failed ({error})", [index]
-                )
+                await self._drop_upscale(job.job_id, index, f"pressing U{index} failed ({error})")
                 continue
             log.debug("job %s: pressed U%d on grid %s", job.job_id, index, message.id)
+
+    async def _queue_variations(
+        self, job: TrackedJob, message: ChannelMessage, reply: Reply
+    ) -> None:
+        """Queue the job's variations for the dispatcher, with the V buttons of its grid."""
+        buttons = reply.buttons or message.buttons
+        missing: list[int] = []
+
+        def compute(row: Job) -> dict[str, Any] | None:
+            renders = renders_of(row)
+            missing.clear()
+            for index in row.variations_pending or ():
+                custom_id = variation_custom_id(buttons, index)
+                if custom_id is None:
+                    missing.append(index)
+                elif index not in renders:
+                    # Queued once only: after a restart the grid is handled again.
+                    renders[index] = VariationRender(index, custom_id, stage_started_at=utcnow())
+            if len(renders) == len(row.variation_renders or ()):
+                return None
+            return {"variation_renders": stored_renders(renders.values())}
+
+        await self.ledger.modify(job.job_id, compute, when=[JobStatus.UPSCALING])
+        if missing:
+            await self.completion.drop(
+                job.job_id,
+                f"the grid has no {variation_names(missing)} button",
+                variations=missing,
+            )
 
     # Upscales -------------------------------------------------------------------------------
 
@@ -246,13 +303,13 @@ class Fetcher:
         try:
             data = await self.download(reply.image.url, refresh=tools.relay if tools else None)
         except DownloadError as error:
-            await self._drop_upscales(
+            await self._drop_upscale(
                 job.job_id,
+                index,
                 f"U{index} could not be downloaded: {error}",
-                [index],
                 FailureCategory.DOWNLOAD,
             )
-            await self._finish_if_complete(job.job_id)
+            await self.completion.finish_if_complete(job.job_id)
             return
 
         key = _blob_key(job, f"upscale-{index}", reply.image)
@@ -263,17 +320,47 @@ class Fetcher:
             return {"upscales_pending": pending}
 
         await self.ledger.modify(job.job_id, without_index, when=[JobStatus.UPSCALING])
-        await self._finish_if_complete(job.job_id)
+        await self.completion.finish_if_complete(job.job_id)
 
-    async def give_up_upscales(self, job_id: str, reason: str) -> None:
-        """End a job stuck after its grid: keep what was stored and note what is missing."""
-        if not await self._grid_stored(job_id):
-            await self._fail(
-                job_id, FailureCategory.TIMED_OUT, f"The grid was not stored: {reason}."
+    async def _drop_upscale(
+        self,
+        job_id: str,
+        index: int,
+        reason: str,
+        category: FailureCategory = FailureCategory.MIDJOURNEY_ERROR,
+    ) -> None:
+        await self.completion.drop(job_id, reason, upscales=[index], category=category)
+
+    # Variations -----------------------------------------------------------------------------
+
+    async def _store_variation(
+        self, job: TrackedJob, index: int, message: ChannelMessage, reply: Reply
+    ) -> None:
+        assert reply.image is not None  # the tracker passes only variation grids with an image
+        tools = self.connections(job.connection_id)
+        try:
+            data = await self.download(reply.image.url, refresh=tools.relay if tools else None)
+        except DownloadError as error:
+            await self.completion.drop(
+                job.job_id,
+                f"its grid could not be downloaded: {error}",
+                variations=[index],
+                category=FailureCategory.DOWNLOAD,
             )
+            await self.completion.finish_if_complete(job.job_id)
             return
-        await self._drop_upscales(job_id, reason, category=FailureCategory.TIMED_OUT)
-        await self._finish_if_complete(job_id)
+
+        key = _blob_key(job, f"variation-{index}", reply.image)
+        await self._save_image(job, ImageKind.VARIATION, index, key, data, reply.image, message.id)
+
+        def stored(row: Job) -> dict[str, Any] | None:
+            render = renders_of(row).get(index)
+            if render is None or render.status != VariationStatus.RENDERED:
+                return None
+            return without_variations(row, [index])
+
+        await self.ledger.modify(job.job_id, stored, when=[JobStatus.UPSCALING])
+        await self.completion.finish_if_complete(job.job_id)
 
     # Rows -----------------------------------------------------------------------------------
 
@@ -324,66 +411,6 @@ class Fetcher:
             batch = await session.get(Batch, batch_id)
         assert batch is not None  # jobs are deleted with their batch
         return batch
-
-    async def _drop_upscales(
-        self,
-        job_id: str,
-        reason: str,
-        indexes: Sequence[int] | None = None,
-        category: FailureCategory = FailureCategory.MIDJOURNEY_ERROR,
-    ) -> None:
-        """Give up on some (default: all) pending upscales, noting why on the job."""
-
-        def compute(row: Job) -> dict[str, Any]:
-            pending = list(row.upscales_pending or ())
-            dropped = pending if indexes is None else [i for i in pending if i in indexes]
-            if not dropped:
-                return {}
-            names = ", ".join(f"U{i}" for i in dropped)
-            note = f"{names} missing: {reason}."
-            return {
-                "upscales_pending": [i for i in pending if i not in dropped],
-                "failure_category": row.failure_category or category,
-                "failure_message": f"{row.failure_message} {note}".strip(),
-            }
-
-        await self.ledger.modify(job_id, compute, when=[JobStatus.UPSCALING])
-
-    async def _grid_stored(self, job_id: str) -> bool:
-        async with self.ledger.db.sessions() as session:
-            grid = await session.scalar(
-                select(Image.id).where(Image.job_id == job_id, Image.kind == ImageKind.GRID)
-            )
-        return grid is not None
-
-    async def _finish_if_complete(self, job_id: str) -> None:
-        if not await self._grid_stored(job_id):
-            return
-
-        def compute(row: Job) -> dict[str, Any] | None:
-            if row.upscales_pending:
-                return None
-            if row.failure_category is None:
-                return {"status": JobStatus.DONE}
-            return {
-                "status": JobStatus.FAILED,
-                "failure_message": f"{row.failure_message} The grid was saved.",
-            }
-
-        finished = await self.ledger.modify(job_id, compute, when=[JobStatus.UPSCALING])
-        if finished is not None:
-            log.info("job %s %s", job_id, finished.status)
-
-    async def _fail(self, job_id: str, category: FailureCategory, message: str) -> None:
-        await self.ledger.update(
-            job_id,
-            when=[JobStatus.UPSCALING],
-            status=JobStatus.FAILED,
-            failure_category=category,
-            failure_message=message,
-            upscales_pending=[],
-        )
-        log.warning("job %s failed: %s", job_id, message)
 
 
 async def _refreshed_url(relay: Presser, url: str) -> str:

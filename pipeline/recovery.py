@@ -9,6 +9,7 @@ from midjourney.replies import classify
 from pipeline.connections import ConnectionRuntime, fetch_history_since
 from pipeline.tracker import ResultSink, Tracker
 from pipeline.tracker.matching import TrackedJob
+from pipeline.variations import VariationStatus
 from storage.models import JobStatus
 
 log = logging.getLogger(__name__)
@@ -18,8 +19,10 @@ async def reattach_jobs(runtime: ConnectionRuntime, tracker: Tracker, results: R
     """Match the replies that arrived while no process listened to the connection's jobs.
 
     Jobs keep their nonce and message ids across the restart, so the history since the
-    oldest of them was sent is fed through the tracker like live events. Grids that had
-    arrived but were not stored yet are handed to ``results`` again.
+    oldest of them was sent is fed through the tracker like live events. Grids of jobs
+    and of their variations that had arrived but were not stored yet are handed to
+    ``results`` again. Handling a job's grid again queues the variations it had not
+    queued yet, and never presses one twice.
     """
     in_flight = [job for job in tracker.index.jobs() if job.connection_id == runtime.connection_id]
     sent_times = [job.sent_at for job in in_flight if job.sent_at is not None]
@@ -51,3 +54,7 @@ def _resume_grids(
         message = by_id.get(current.grid_message_id or "")
         if message is not None:
             results.on_grid(current, message, classify(message))
+        for render in current.variations:
+            message = by_id.get(render.grid_message_id or "")
+            if render.status == VariationStatus.RENDERED and message is not None:
+                results.on_variation(current, render.index, message, classify(message))

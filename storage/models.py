@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -283,6 +284,11 @@ class Job(Base):
     midjourney_job_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # Upscale indexes (1-4) still to press and still to receive.
     upscales_pending: Mapped[list[Any]] = mapped_column(default=list)
+    # Variation indexes (1-4) still to press and still to receive.
+    variations_pending: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
+    # One JSON object per variation queued or pressed after the grid: its status and the
+    # keys its render is matched by (pipeline.variations.VariationRender).
+    variation_renders: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
     started_at: Mapped[datetime | None] = mapped_column()

@@ -1,4 +1,8 @@
-"""Give up on jobs stuck in one stage, after looking for their replies in channel history."""
+"""Give up on jobs stuck in one stage, after looking for their replies in channel history.
+
+A job past its grid may also have variations rendering. Each one has its own stage and
+timer, kept in its render, and is given up alone.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -14,6 +19,13 @@ from sqlalchemy import select
 from midjourney.messages import ChannelMessage
 from pipeline.ledger import JobLedger
 from pipeline.tracker.tracker import MAX_SEND_ATTEMPTS, REQUEUE, Tracker
+from pipeline.variations import (
+    VARIATION_REQUEUE,
+    VariationRender,
+    VariationStatus,
+    change_render,
+    renders_of,
+)
 from storage.models import FailureCategory, Job, JobStatus, utcnow
 
 if TYPE_CHECKING:
@@ -22,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HistoryReader = Callable[[int, datetime], Awaitable[list[ChannelMessage]]]
-UpscaleGiveUp = Callable[[str, str], Awaitable[None]]
+GridStageGiveUp = Callable[[str, str], Awaitable[None]]
 
 STAGED_STATUSES = (JobStatus.SUBMITTED, JobStatus.WAITING, JobStatus.RUNNING, JobStatus.UPSCALING)
 
@@ -39,6 +51,34 @@ def stage_limit(job: Job, timeouts: TimeoutSettings) -> float:
     return timeouts.final
 
 
+def variation_stage_limit(render: VariationRender, timeouts: TimeoutSettings) -> float | None:
+    """Return the seconds a variation may stay in its current stage; None has no limit."""
+    if render.status == VariationStatus.QUEUED:
+        return None  # waiting for one of our own slots, like a queued job
+    if render.status == VariationStatus.SUBMITTED:
+        return timeouts.waiting_message
+    if render.status == VariationStatus.WAITING and render.progress_message_id:
+        return timeouts.progress
+    if render.status == VariationStatus.RENDERED:
+        return timeouts.upscale  # only the download is left
+    return timeouts.final
+
+
+@dataclass(frozen=True, slots=True)
+class StaleWork:
+    """A job past its stage's limit, or one of its variations (``variation`` set) past its own."""
+
+    job: Job
+    variation: VariationRender | None = None
+
+    @property
+    def since(self) -> datetime:
+        """Return when the stuck work was sent, to read channel history from."""
+        if self.variation is not None:
+            return self.variation.sent_at or self.variation.stage_started_at or utcnow()
+        return self.job.sent_at or self.job.stage_started_at or utcnow()
+
+
 class TimeoutSweeper:
     """Check jobs in flight on a timer; look stuck ones up in history, then give up on them."""
 
@@ -49,14 +89,14 @@ class TimeoutSweeper:
         tracker: Tracker,
         timeouts: TimeoutSettings,
         history: HistoryReader,
-        give_up_upscales: UpscaleGiveUp,
+        give_up_after_grid: GridStageGiveUp,
         interval: float | None = None,
     ) -> None:
         self.ledger = ledger
         self.tracker = tracker
         self.timeouts = timeouts
         self.history = history
-        self.give_up_upscales = give_up_upscales
+        self.give_up_after_grid = give_up_after_grid
         shortest = min(
             timeouts.waiting_message, timeouts.progress, timeouts.final, timeouts.upscale
         )
@@ -72,34 +112,61 @@ class TimeoutSweeper:
                 log.exception("timeout sweep failed")
 
     async def sweep(self) -> int:
-        """Give up on every job past its stage's limit; return how many were given up."""
-        stale = await self._stale_jobs()
+        """Give up on every job or variation past its stage's limit; return how many."""
+        stale = await self._stale_work()
         if not stale:
             return 0
         await self._look_up_history(stale)
-        stale = await self._stale_jobs()
-        for job in stale:
-            await self._give_up(job)
+        stale = await self._stale_work()
+        for work in stale:
+            if work.variation is not None:
+                await self._give_up_variation(work.job, work.variation)
+            else:
+                await self._give_up(work.job)
         return len(stale)
 
-    async def _stale_jobs(self) -> list[Job]:
+    async def _stale_work(self) -> list[StaleWork]:
         now = utcnow()
         async with self.ledger.db.sessions() as session:
             jobs = await session.scalars(select(Job).where(Job.status.in_(STAGED_STATUSES)))
-            return [
-                job
-                for job in jobs
-                if job.stage_started_at is not None
-                and now - job.stage_started_at > timedelta(seconds=stage_limit(job, self.timeouts))
-            ]
+            stale: list[StaleWork] = []
+            for job in jobs:
+                if self._job_stale(job, now):
+                    stale.append(StaleWork(job))
+                stale += [StaleWork(job, render) for render in self._stale_variations(job, now)]
+            return stale
 
-    async def _look_up_history(self, jobs: list[Job]) -> None:
+    def _job_stale(self, job: Job, now: datetime) -> bool:
+        if job.stage_started_at is None:
+            return False
+        if now - job.stage_started_at <= timedelta(seconds=stage_limit(job, self.timeouts)):
+            return False
+        if job.status != JobStatus.UPSCALING:
+            return True
+        # Past its grid, a job waits for its upscales and for its variations to be queued.
+        # Once every variation is queued or pressed, only the variations' own timers count.
+        renders = renders_of(job)
+        unqueued = set(job.variations_pending or ()) - set(renders)
+        return bool(job.upscales_pending or unqueued or not renders)
+
+    def _stale_variations(self, job: Job, now: datetime) -> list[VariationRender]:
+        if job.status != JobStatus.UPSCALING:
+            return []
+        stale = []
+        for render in renders_of(job).values():
+            limit = variation_stage_limit(render, self.timeouts)
+            started = render.stage_started_at
+            if limit is not None and started and now - started > timedelta(seconds=limit):
+                stale.append(render)
+        return stale
+
+    async def _look_up_history(self, stale: list[StaleWork]) -> None:
         oldest: dict[int, datetime] = defaultdict(utcnow)
-        for job in jobs:
-            if job.connection_id is None:
+        for work in stale:
+            connection_id = work.job.connection_id
+            if connection_id is None:
                 continue
-            moment = job.sent_at or job.stage_started_at or utcnow()
-            oldest[job.connection_id] = min(oldest[job.connection_id], moment)
+            oldest[connection_id] = min(oldest[connection_id], work.since)
         for connection_id, since in oldest.items():
             try:
                 messages = await self.history(connection_id, since)
@@ -111,7 +178,7 @@ class TimeoutSweeper:
     async def _give_up(self, job: Job) -> None:
         limit = stage_limit(job, self.timeouts)
         if job.status == JobStatus.UPSCALING:
-            await self.give_up_upscales(job.id, f"no result within {limit:g} s")
+            await self.give_up_after_grid(job.id, f"no result within {limit:g} s")
             return
         if (
             job.status == JobStatus.SUBMITTED
@@ -138,3 +205,35 @@ class TimeoutSweeper:
         )
         if changed is not None:
             log.warning("job %s timed out waiting for the %s", job.id, stage)
+
+    async def _give_up_variation(self, job: Job, render: VariationRender) -> None:
+        limit = variation_stage_limit(render, self.timeouts)
+        if (
+            render.status == VariationStatus.SUBMITTED
+            and not render.interaction_id
+            and render.attempts < MAX_SEND_ATTEMPTS
+        ):
+            # As for a prompt: no sign the press reached Discord, so pressing again is safe.
+            changed = await self.ledger.modify(
+                job.id,
+                lambda row: change_render(
+                    row, render.index, [VariationStatus.SUBMITTED], **VARIATION_REQUEUE
+                ),
+                when=[JobStatus.UPSCALING],
+            )
+            if changed is not None:
+                log.warning("job %s: no sign the %s press reached Discord", job.id, render.name)
+            return
+        failure = {
+            VariationStatus.SUBMITTED: "Midjourney sent no reply",
+            VariationStatus.WAITING: "Midjourney did not start the render",
+            VariationStatus.RUNNING: "Midjourney sent no result",
+            VariationStatus.RENDERED: "its grid was not stored",
+        }[render.status]
+        await self.tracker.variations.fail(
+            job.id,
+            render.index,
+            f"{failure} within {limit:g} seconds",
+            FailureCategory.TIMED_OUT,
+            when=[render.status],
+        )

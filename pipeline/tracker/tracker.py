@@ -23,9 +23,14 @@ from midjourney.messages import (
     ModalCreated,
 )
 from midjourney.replies import Reply, ReplyKind, classify
+from pipeline.completion import JobCompletion
 from pipeline.ledger import JobChange, JobLedger
 from pipeline.tracker.dedup import EventDeduplicator
+from pipeline.tracker.deletions import DeletionWatch, RenderId
+from pipeline.tracker.failures import describe_failure
 from pipeline.tracker.matching import PRE_GRID_STATUSES, JobIndex, Match, TrackedJob
+from pipeline.tracker.variations import VariationRecorder
+from pipeline.variations import VariationRender
 from storage.models import FailureCategory, JobStatus
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,10 @@ REQUEUE: dict[str, Any] = {
     "progress": 0,
     "sent_at": None,
 }
+MODERATION_DELETION = (
+    "Midjourney deleted the progress message and sent no result, "
+    "which it does when moderation stops an image mid-render"
+)
 
 
 class ResultSink(Protocol):
@@ -52,6 +61,10 @@ class ResultSink(Protocol):
     def on_grid(self, job: TrackedJob, message: ChannelMessage, reply: Reply) -> None: ...
 
     def on_upscale(
+        self, job: TrackedJob, index: int, message: ChannelMessage, reply: Reply
+    ) -> None: ...
+
+    def on_variation(
         self, job: TrackedJob, index: int, message: ChannelMessage, reply: Reply
     ) -> None: ...
 
@@ -86,17 +99,22 @@ class Tracker:
         control: ConnectionControl,
         *,
         index: JobIndex | None = None,
+        completion: JobCompletion | None = None,
         deleted_progress_grace: float = 20.0,
     ) -> None:
         self.ledger = ledger
         self.results = results
         self.control = control
         self.index = index if index is not None else JobIndex()
-        self.deleted_progress_grace = deleted_progress_grace
+        self.variations = VariationRecorder(
+            ledger, results, control, completion or JobCompletion(ledger)
+        )
         self._dedup = EventDeduplicator()
         self._lock = asyncio.Lock()
         self._connections: dict[int, ConnectionChannel] = {}
-        self._grace_timers: dict[str, asyncio.Task[None]] = {}
+        self._deletions = DeletionWatch(
+            self.index, self._fail_deleted, self._lock, deleted_progress_grace
+        )
         ledger.subscribe(self._on_job_changed)
 
     def register_connection(self, connection_id: int, channel: ConnectionChannel) -> None:
@@ -110,11 +128,7 @@ class Tracker:
 
     async def close(self) -> None:
         """Cancel the pending deletion checks."""
-        timers = list(self._grace_timers.values())
-        self._grace_timers.clear()
-        for timer in timers:
-            timer.cancel()
-        await asyncio.gather(*timers, return_exceptions=True)
+        await self._deletions.close()
 
     async def handle(self, event: ChannelEvent) -> None:
         """Record what one event from either stream means for its job."""
@@ -136,7 +150,7 @@ class Tracker:
             case MessageCreated(message=message) | MessageUpdated(message=message):
                 await self._on_message(message)
             case MessageDeleted(message_id=message_id):
-                self._on_message_deleted(message_id)
+                self._deletions.on_deleted(message_id)
             case InteractionCreated() | InteractionSucceeded():
                 await self._on_interaction_accepted(event.interaction_id, event.nonce)
             case InteractionFailed():
@@ -155,8 +169,16 @@ class Tracker:
             log.debug("message %s (%s) matches no job in flight", message.id, reply.kind)
             return
         log.debug(
-            "message %s (%s) is job %s by %s", message.id, reply.kind, match.job.job_id, match.key
+            "message %s (%s) is job %s (variation %s) by %s",
+            message.id,
+            reply.kind,
+            match.job.job_id,
+            match.variation,
+            match.key,
         )
+        if match.variation is not None:
+            await self.variations.apply(match.job, match.variation, message, reply)
+            return
         await self._apply(match, message, reply)
 
     def _watches(self, message: ChannelMessage) -> bool:
@@ -176,9 +198,10 @@ class Tracker:
         elif kind == ReplyKind.UPSCALE:
             self._record_upscale(job, message, reply)
         elif kind == ReplyKind.QUEUE_FULL:
-            await self._requeue(job, "Midjourney's queue is full")
+            # Back off before re-queueing, so the dispatcher cannot send the job again at once.
             if job.connection_id is not None:
                 self.control.back_off(job.connection_id, "queue full")
+            await self._requeue(job, "Midjourney's queue is full")
         elif kind in (ReplyKind.ACCOUNT_BLOCKED, ReplyKind.CREDITS_EXHAUSTED):
             await self._stop_account(job, reply)
         elif kind in (ReplyKind.FAILED, ReplyKind.ACTION_NEEDED, ReplyKind.STOPPED):
@@ -232,19 +255,13 @@ class Tracker:
         self.results.on_upscale(job, index, message, reply)
 
     async def _record_failure(self, job: TrackedJob, reply: Reply) -> None:
-        category = reply.failure_category or FailureCategory.MIDJOURNEY_ERROR.value
-        detail = " ".join(part for part in (reply.title, reply.detail) if part).strip()
-        if reply.kind == ReplyKind.STOPPED:
-            detail = detail or "Midjourney stopped the job."
-        if reply.kind == ReplyKind.ACTION_NEEDED:
-            category = FailureCategory.MODERATED.value
-            detail = f"{detail} You can appeal the decision in Discord.".strip()
+        category, detail = describe_failure(reply)
         failed = await self.ledger.update(
             job.job_id,
             when=PRE_GRID_STATUSES,
             status=JobStatus.FAILED,
-            failure_category=FailureCategory(category),
-            failure_message=detail or "Midjourney reported an error.",
+            failure_category=category,
+            failure_message=detail,
         )
         if failed is not None:
             log.info("job %s failed: %s (%s)", job.job_id, category, detail)
@@ -263,35 +280,20 @@ class Tracker:
 
     # Deletions ---------------------------------------------------------------------------
 
-    def _on_message_deleted(self, message_id: str) -> None:
-        job = self.index.find("progress", message_id)
-        if job is None or job.grid_message_id or job.job_id in self._grace_timers:
-            return
-        # Midjourney deletes the progress message when the final grid arrives, so a deletion
-        # means moderation only when no grid follows within the grace period.
-        timer = asyncio.create_task(self._fail_if_no_grid(job.job_id, message_id))
-        self._grace_timers[job.job_id] = timer
-
-    async def _fail_if_no_grid(self, job_id: str, message_id: str) -> None:
-        await asyncio.sleep(self.deleted_progress_grace)
-        self._grace_timers.pop(job_id, None)
-        try:
-            await self._fail_deleted(job_id, message_id)
-        except Exception:
-            log.exception("job %s: recording the deleted progress message failed", job_id)
-
-    async def _fail_deleted(self, job_id: str, message_id: str) -> None:
-        async with self._lock:
-            failed = await self.ledger.update(
-                job_id,
-                when=PRE_GRID_STATUSES,
-                status=JobStatus.FAILED,
-                failure_category=FailureCategory.MODERATED,
-                failure_message=(
-                    "Midjourney deleted the job's progress message and sent no result, "
-                    "which it does when moderation stops an image mid-render."
-                ),
+    async def _fail_deleted(self, render: RenderId, message_id: str) -> None:
+        job_id, variation = render
+        if variation is not None:
+            await self.variations.fail(
+                job_id, variation, MODERATION_DELETION, FailureCategory.MODERATED
             )
+            return
+        failed = await self.ledger.update(
+            job_id,
+            when=PRE_GRID_STATUSES,
+            status=JobStatus.FAILED,
+            failure_category=FailureCategory.MODERATED,
+            failure_message=f"{MODERATION_DELETION}.",
+        )
         if failed is not None:
             log.info("job %s failed: progress message %s deleted, no grid", job_id, message_id)
 
@@ -307,8 +309,16 @@ class Tracker:
         press = self.index.press_for_nonce(nonce)
         if press is not None:
             self.index.record_press_interaction(press, interaction_id)
+            return
+        found = self.index.find_variation("nonce", nonce)
+        if found is not None:
+            await self.variations.record_interaction(found[0], found[1].index, interaction_id)
 
     async def _on_interaction_failed(self, event: InteractionFailed) -> None:
+        found = self.index.find_variation("nonce", event.nonce)
+        if found is not None:
+            await self._on_variation_press_failed(*found, event.reason_code)
+            return
         job = self.index.find("nonce", event.nonce)
         if job is None:
             press = self.index.press_for_nonce(event.nonce)
@@ -334,17 +344,35 @@ class Tracker:
             ),
         )
 
+    async def _on_variation_press_failed(
+        self, job: TrackedJob, render: VariationRender, reason_code: int
+    ) -> None:
+        if render.attempts < MAX_SEND_ATTEMPTS:
+            await self.variations.requeue(job, render.index, f"press failed (reason {reason_code})")
+            return
+        await self.variations.fail(
+            job.job_id,
+            render.index,
+            f"Midjourney did not accept the {render.name} press after {MAX_SEND_ATTEMPTS} tries",
+            FailureCategory.MIDJOURNEY_ERROR,
+        )
+
     async def _on_modal(self, event: ModalCreated) -> None:
         if event.iframe_path is None:
             log.info("modal %s opened; MidJAu does not fill in modals", event.custom_id)
             return
         job = self.index.find("nonce", event.nonce)
+        found = self.index.find_variation("nonce", event.nonce)
         reason = "Midjourney asks for a CAPTCHA; solve it in Discord, then resume the connection."
-        if job is None:
+        owner = job or (found[0] if found else None)
+        if owner is None:
             return
-        if job.connection_id is not None:
-            await self.control.pause(job.connection_id, reason)
-        await self._requeue(job, "CAPTCHA")
+        if owner.connection_id is not None:
+            await self.control.pause(owner.connection_id, reason)
+        if found is not None:
+            await self.variations.requeue(found[0], found[1].index, "CAPTCHA")
+        elif job is not None:
+            await self._requeue(job, "CAPTCHA")
 
     # Keeping the index in step with the rows ---------------------------------------------------
 
@@ -352,16 +380,11 @@ class Tracker:
         job = change.job
         if job.status == JobStatus.QUEUED or job.status.is_final:
             self.index.remove(job.id)
-            timer = self._grace_timers.pop(job.id, None)
-            if timer is not None:
-                timer.cancel()
+            self._deletions.on_job_changed(None, job.id)
             return
         channel = self._connections.get(job.connection_id or -1, ConnectionChannel(""))
         tracked = TrackedJob.from_job(
             job, channel_id=channel.channel_id, account_id=channel.account_id
         )
         self.index.put(tracked)
-        if job.grid_message_id:
-            timer = self._grace_timers.pop(job.id, None)
-            if timer is not None:
-                timer.cancel()
+        self._deletions.on_job_changed(tracked, job.id)

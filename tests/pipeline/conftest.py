@@ -1,4 +1,4 @@
-"""Fixtures of the pipeline tests: a migrated SQLite database and a blob store in tmp_path."""
+"""Fixtures of the pipeline tests: a migrated SQLite database, a blob store, an engine rig."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from storage.blobs import LocalBlobStore
 from storage.db import Database
+from tests.pipeline.engine_rig import Rig, start_rig
 
 
 @pytest.fixture
@@ -26,3 +27,10 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 def blobs(tmp_path: Path) -> LocalBlobStore:
     """Return a blob store in a fresh folder."""
     return LocalBlobStore(tmp_path / "blobs")
+
+
+@pytest.fixture
+async def rig(db: Database, blobs: LocalBlobStore, tmp_path: Path) -> AsyncIterator[Rig]:
+    """Yield a started engine with a recording relay on a basic-plan connection."""
+    async with start_rig(db, blobs, tmp_path) as running:
+        yield running

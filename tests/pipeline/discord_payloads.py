@@ -67,19 +67,34 @@ def attachment(filename: str, url: str, *, width: int = 64, height: int = 64) ->
     }
 
 
+VARIATIONS = "Variations (Strong) by"
+
+
+def _lead(action: str) -> str:
+    return f"{action} " if action else ""
+
+
 def waiting(
     prompt: str,
     *,
     nonce: str | None,
     message_id: str | None = None,
     interaction_id: str | None = None,
+    action: str = "",
+    reference_id: str | None = None,
 ) -> ChannelMessage:
-    """Return the "Waiting to start" message that carries the request's nonce."""
+    """Return the "Waiting to start" message that carries the request's nonce.
+
+    ``action`` is the part before the mention ("Variations (Strong) by"); a variation's
+    waiting message replies to the grid its button was pressed on (``reference_id``).
+    """
     fields: dict[str, Any] = {
         "type": 20,
-        "content": f"**{prompt}** - <@{USER_ID}> (Waiting to start)",
+        "content": f"**{prompt}** - {_lead(action)}<@{USER_ID}> (Waiting to start)",
         "nonce": nonce,
     }
+    if reference_id:
+        fields["message_reference"] = {"message_id": reference_id, "channel_id": CHANNEL_ID}
     if interaction_id:
         fields["interaction_metadata"] = {
             "id": interaction_id,
@@ -96,6 +111,8 @@ def progress(
     percent: int,
     job_uuid: str,
     base_url: str = "https://cdn.discordapp.com",
+    *,
+    action: str = "",
 ) -> ChannelMessage:
     """Return an edit of the progress message with a preview naming the job uuid."""
     preview = attachment(
@@ -107,7 +124,7 @@ def progress(
     return ChannelMessage.from_payload(
         message_payload(
             message_id,
-            content=f"**{prompt}** - <@{USER_ID}> ({percent}%) (fast)",
+            content=f"**{prompt}** - {_lead(action)}<@{USER_ID}> ({percent}%) (fast)",
             attachments=[preview],
         )
     )
@@ -122,6 +139,7 @@ def grid(
     reference_id: str | None = None,
     width: int = 64,
     height: int = 64,
+    action: str = "",
 ) -> ChannelMessage:
     """Return a final grid message with U1-U4, reroll and V1-V4 buttons."""
     buttons = [
@@ -151,7 +169,7 @@ def grid(
         for i in range(1, 5)
     ]
     fields: dict[str, Any] = {
-        "content": f"**{prompt}** - <@{USER_ID}> (fast)",
+        "content": f"**{prompt}** - {_lead(action)}<@{USER_ID}> (fast)",
         "attachments": [attachment(f"demo_{job_uuid}.png", url, width=width, height=height)],
         "components": [{"type": 1, "components": buttons}, {"type": 1, "components": variations}],
     }
@@ -188,11 +206,26 @@ def upscale(
 
 
 def embed_reply(
-    title: str, description: str, prompt: str, *, nonce: str | None, color: int = RED
+    title: str,
+    description: str,
+    prompt: str,
+    *,
+    nonce: str | None,
+    color: int = RED,
+    reference_id: str | None = None,
 ) -> ChannelMessage:
-    """Return an embed reply (errors, "Job queued", "Queue full") carrying the nonce."""
+    """Return an embed reply (errors, "Job queued", "Queue full") carrying the nonce.
+
+    Errors that end a render mid-way reply to its progress message (``reference_id``).
+    """
+    reference = (
+        {"message_reference": {"message_id": reference_id, "channel_id": CHANNEL_ID}}
+        if reference_id
+        else {}
+    )
     return ChannelMessage.from_payload(
         message_payload(
+            **reference,
             nonce=nonce,
             embeds=[
                 {

@@ -39,6 +39,7 @@ def make_intake(
     upscales: tuple[int, ...] = (),
     repeat: int = 1,
     upscales_set: bool = False,
+    variations: tuple[int, ...] = (),
 ) -> SheetIntake:
     """Return a checked sheet with one accepted row per prompt."""
     rows = [
@@ -50,6 +51,7 @@ def make_intake(
             repeat=repeat,
             upscales=upscales,
             upscales_set=upscales_set,
+            variations=variations,
         )
         for index, prompt in enumerate(prompts)
     ]

@@ -205,7 +205,9 @@ async def test_rejected_three_times_fails(ledger):
     assert await sender.send_next() is False
 
 
-async def test_unknown_send_outcome_keeps_job_submitted(ledger):
+async def test_unknown_send_outcome_keeps_job_submitted(ledger, monkeypatch):
+    # No back-off after the unknown outcome, so the second call sends at once.
+    monkeypatch.setattr("pipeline.dispatcher.UNKNOWN_OUTCOME_BACKOFF_SECONDS", 0.0)
     connection_id = await add_connection(ledger)
     await add_batch(ledger, connection_id, ["a red fox", "a blue whale"])
     relay = RecordingRelay()

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from midjourney.messages import ChannelMessage
 from midjourney.prompt import normalise_for_matching
 from midjourney.replies import classify
 from pipeline.tracker.matching import JobIndex, MatchKey, TrackedJob
+from pipeline.variations import VariationRender, VariationStatus
 from storage.models import JobStatus
 from tests.pipeline.discord_payloads import (
     CHANNEL_ID,
     USER_ID,
+    VARIATIONS,
     embed_reply,
     grid,
+    message_payload,
     new_job_uuid,
     next_id,
     progress,
@@ -214,3 +218,103 @@ def test_removed_job_no_longer_matches():
 
     assert match(index, waiting("a red fox", nonce="42")) is None
     assert len(index) == 0
+
+
+def with_variations(job: TrackedJob, *renders: VariationRender) -> TrackedJob:
+    job.status = JobStatus.UPSCALING
+    job.grid_message_id = job.grid_message_id or next_id()
+    job.variations = renders
+    return job
+
+
+def pressed(index: int, *, seconds: int = 0, **keys) -> VariationRender:
+    return VariationRender(
+        index,
+        f"MJ::JOB::variation::{index}::{new_job_uuid()}",
+        status=keys.pop("status", VariationStatus.SUBMITTED),
+        sent_at=T0 + timedelta(seconds=seconds),
+        **keys,
+    )
+
+
+def test_variation_waiting_matches_press_nonce():
+    index = JobIndex()
+    index.put(with_variations(tracked("a", "a red fox"), pressed(2, nonce="881")))
+
+    found = match(index, waiting("a red fox", nonce="881", action=VARIATIONS))
+
+    assert (found.job.job_id, found.variation, found.key) == ("a", 2, MatchKey.NONCE)
+
+
+def test_variation_final_matches_by_reply_to_its_waiting_message():
+    index = JobIndex()
+    render = pressed(1, status=VariationStatus.RUNNING, progress_message_id="700")
+    index.put(with_variations(tracked("a", "a red fox"), render))
+
+    found = match(index, grid("a red fox", new_job_uuid(), CDN, reference_id="700"))
+
+    assert (found.job.job_id, found.variation, found.key) == ("a", 1, MatchKey.PROGRESS_MESSAGE)
+
+
+def test_reply_to_grid_goes_to_variation_named_by_placeholder():
+    index = JobIndex()
+    job = tracked("a", "a red fox", grid_message_id="4242")
+    index.put(with_variations(job, pressed(1, seconds=1), pressed(3, seconds=2)))
+    placeholder = ChannelMessage.from_payload(
+        message_payload(
+            content=f"Making variations for image #3 with prompt **a red fox** - <@{USER_ID}>",
+            message_reference={"message_id": "4242", "channel_id": CHANNEL_ID},
+        )
+    )
+
+    found = match(index, placeholder)
+
+    assert (found.job.job_id, found.variation, found.key) == ("a", 3, MatchKey.REFERENCE)
+
+
+def test_upscale_reply_to_grid_stays_with_job():
+    index = JobIndex()
+    job = tracked("a", "a red fox", grid_message_id="4242", upscales_pending=(2,))
+    index.put(with_variations(job, pressed(1)))
+
+    found = match(index, upscale("a red fox", 2, "4242", CDN))
+
+    assert (found.job.job_id, found.variation) == ("a", None)
+
+
+def test_variation_grid_by_prompt_skips_imagine_jobs():
+    index = JobIndex()
+    index.put(tracked("imagine", "a red fox", seconds=0, status=JobStatus.RUNNING))
+    index.put(with_variations(tracked("parent", "a red fox", seconds=-9), pressed(4, seconds=5)))
+
+    variation = match(index, grid("a red fox", new_job_uuid(), CDN, action=VARIATIONS))
+    imagine = match(index, grid("a red fox", new_job_uuid(), CDN))
+
+    assert (variation.job.job_id, variation.variation, variation.key) == (
+        "parent",
+        4,
+        MatchKey.PROMPT,
+    )
+    assert (imagine.job.job_id, imagine.variation) == ("imagine", None)
+
+
+def test_identical_variation_prompts_match_oldest_press_first():
+    index = JobIndex()
+    index.put(with_variations(tracked("late", "a red fox", seconds=0), pressed(1, seconds=30)))
+    index.put(with_variations(tracked("early", "a red fox", seconds=9), pressed(2, seconds=20)))
+
+    found = match(index, grid("a red fox", new_job_uuid(), CDN, action=VARIATIONS))
+
+    assert (found.job.job_id, found.variation) == ("early", 2)
+
+
+def test_variation_matched_by_job_uuid():
+    variation_uuid = new_job_uuid()
+    index = JobIndex()
+    render = pressed(1, status=VariationStatus.RUNNING, midjourney_job_id=variation_uuid)
+    index.put(with_variations(tracked("a", "a red fox"), render))
+    index.put(with_variations(tracked("b", "a red fox", seconds=-5), pressed(1, seconds=-5)))
+
+    found = match(index, grid("a red fox", variation_uuid, CDN, action=VARIATIONS))
+
+    assert (found.job.job_id, found.variation, found.key) == ("a", 1, MatchKey.JOB_UUID)

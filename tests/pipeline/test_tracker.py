@@ -11,8 +11,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from midjourney.messages import (
+    EventSource,
     InteractionFailed,
     InteractionSucceeded,
+    MessageCreated,
     ModalCreated,
 )
 from pipeline.engine import Engine
@@ -22,12 +24,21 @@ from storage.models import (
     BatchOrigin,
     ConnectionState,
     FailureCategory,
+    Image,
+    ImageKind,
     Job,
     JobStatus,
     MidjourneyConnection,
 )
 from tests.pipeline import discord_payloads as mj
-from tests.pipeline.engine_support import RecordingRelay, fast_settings, make_intake, wait_for
+from tests.pipeline.engine_support import (
+    CdnServer,
+    RecordingRelay,
+    fast_settings,
+    make_intake,
+    png_bytes,
+    wait_for,
+)
 
 KEY = Fernet.generate_key()
 
@@ -62,7 +73,7 @@ async def jobs(engine: Engine) -> list[Job]:
         return list(await session.scalars(select(Job).order_by(Job.sequence)))
 
 
-async def first_run(make_engine, prompts: list[str]) -> tuple[Engine, RecordingRelay, int]:
+async def first_run(make_engine, prompts: list[str], **row) -> tuple[Engine, RecordingRelay, int]:
     engine, relays = await make_engine()
     await engine.start()
     user_id = await engine.ensure_user(mj.USER_ID)
@@ -70,7 +81,7 @@ async def first_run(make_engine, prompts: list[str]) -> tuple[Engine, RecordingR
         user_id, token="t", guild_id=mj.GUILD_ID, channel_id=mj.CHANNEL_ID, plan="basic"
     )
     batch_id = await engine.create_batch(
-        user_id, make_intake(prompts), BatchOptions(), origin=BatchOrigin.DEMO
+        user_id, make_intake(prompts, **row), BatchOptions(), origin=BatchOrigin.DEMO
     )
 
     async def all_sent() -> bool:
@@ -203,3 +214,42 @@ async def test_captcha_pauses_connection_and_keeps_job_queued(make_engine):
     assert "CAPTCHA" in connection.pause_reason
     await asyncio.sleep(0.1)
     assert len(relay.imagined) == 1  # a paused connection sends nothing
+
+
+async def test_restart_after_variation_press_never_presses_again(make_engine):
+    cdn = CdnServer()
+    await cdn.start()
+    try:
+        engine, relay, batch_id = await first_run(make_engine, ["a red fox"], variations=(1,))
+        prompt, nonce, _ = relay.imagined[0]
+        grid_uuid = mj.new_job_uuid()
+        grid = mj.grid(prompt, grid_uuid, cdn.add("grid.png", png_bytes()))
+        await engine.handle_channel_event(
+            MessageCreated(mj.waiting(prompt, nonce=nonce), EventSource.BOT)
+        )
+        await engine.handle_channel_event(MessageCreated(grid, EventSource.BOT))
+
+        async def pressed() -> bool:
+            return len(relay.pressed) == 1
+
+        await wait_for(pressed)
+        await engine.stop()  # the process dies after pressing V1
+
+        # While no process listened, Midjourney rendered the variation (history has no nonces).
+        waiting = mj.waiting(prompt, nonce=None, action=mj.VARIATIONS, reference_id=grid.id)
+        variation_uuid = mj.new_job_uuid()
+        url = cdn.add("variation.png", png_bytes(32, 32))
+        final = mj.grid(prompt, variation_uuid, url, reference_id=waiting.id, action=mj.VARIATIONS)
+        restarted, relays = await make_engine(history=[grid, waiting, final])
+        await restarted.start()
+        await restarted.wait_finished(batch_id)
+
+        job = (await jobs(restarted))[0]
+        assert job.status == JobStatus.DONE
+        assert relays[0].pressed == []  # V1 was not pressed a second time
+        async with restarted.db.sessions() as session:
+            images = list(await session.scalars(select(Image).where(Image.job_id == job.id)))
+        stored = sorted((image.kind, image.index, image.discord_message_id) for image in images)
+        assert stored == sorted([(ImageKind.GRID, 0, grid.id), (ImageKind.VARIATION, 1, final.id)])
+    finally:
+        await cdn.stop()
