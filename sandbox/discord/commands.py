@@ -39,9 +39,7 @@ class CommandRegistry:
         self._scopes[(application_id, guild_id)] = new
         return list(new.values())
 
-    def in_scope(
-        self, application_id: str, guild_id: str | None = None
-    ) -> list[dict[str, Any]]:
+    def in_scope(self, application_id: str, guild_id: str | None = None) -> list[dict[str, Any]]:
         """Return one scope's commands."""
         return list(self._scopes.get((application_id, guild_id), {}).values())
 
