@@ -34,6 +34,7 @@ HEADERS = [
     "filename",
     "folder",
     "enabled",
+    "variations",
 ]
 PRODUCT_MODULES = ["bot", "pipeline", "midjourney", "storage", "midjau", "web"]
 
@@ -53,6 +54,8 @@ class SheetLine:
     enabled: str = ""
     permutations: int = 1
     upscales: list[int] = field(default_factory=list)
+    variation: str = ""
+    variations: list[int] = field(default_factory=list)
     outcome: str = "done"
 
     def cells(self) -> list[Any]:
@@ -66,6 +69,7 @@ class SheetLine:
             self.filename,
             self.folder,
             self.enabled,
+            self.variation,
         ]
 
 
@@ -95,7 +99,14 @@ def thirty_lines() -> list[SheetLine]:
         SheetLine("a stylised city", "city", stylize="250"),
         SheetLine("a misty valley", "valley", aspect_ratio="3:2", stylize="50"),
         SheetLine("a ceramic vase", "vase", folder="deep/nested"),
-        SheetLine("a lantern festival", "lanterns"),
+        SheetLine(
+            "a lantern festival",
+            "lanterns",
+            upscale="U2",
+            upscales=[2],
+            variation="V1, V3",
+            variations=[1, 3],
+        ),
         SheetLine("a disabled row", "off", enabled="no", outcome="skipped"),
         SheetLine("a bad parameter --stylise 400", "bad", outcome="invalid"),
         SheetLine(
@@ -145,6 +156,7 @@ def expected_entries(lines: list[SheetLine]) -> set[str]:
                 stem = f"{prefix}{number:03d}-{line.filename}{tags}"
                 entries.add(f"{stem}_grid.png")
                 entries.update(f"{stem}_U{index}.png" for index in line.upscales)
+                entries.update(f"{stem}_V{index}.png" for index in line.variations)
     return entries
 
 
