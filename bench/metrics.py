@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from midjourney.snowflake import snowflake_time
 from pipeline.ledger import JobChange
-from pipeline.snowflakes import snowflake_time
 from storage.models import IN_FLIGHT_JOB_STATUSES, Job, utcnow
 
 KIB = 1024

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from midjourney.messages import ChannelEvent, ChannelMessage
+from midjourney.snowflake import snowflake_at
 from pipeline.completion import JobCompletion
 from pipeline.dispatcher import Dispatcher, PauseHandler, SlotLimits
 from pipeline.ledger import JobLedger
 from pipeline.pacing import Pacer
-from pipeline.snowflakes import snowflake_at
 from storage.models import MidjourneyConnection
 
 if TYPE_CHECKING:

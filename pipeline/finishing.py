@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Changes within this many seconds share one progress read. Each read counts a batch's jobs
+# by status, and a busy account changes a dozen jobs a second; listeners throttle far more
+# (the bot edits at most every 5 s), so nobody sees the delay.
+PROGRESS_COALESCE_SECONDS = 0.1
+
 
 class BatchFinisher:
     """Send progress to listeners as jobs change, and package settled batches."""
@@ -53,6 +58,7 @@ class BatchFinisher:
                     await self._report(batch_id)
                 except Exception:
                     log.exception("batch %s: reporting progress failed", batch_id)
+            await asyncio.sleep(PROGRESS_COALESCE_SECONDS)
 
     async def settle_ready_batches(self) -> None:
         """Package every started batch whose jobs are all final (also after a restart)."""

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from midjourney.messages import MIDJOURNEY_BOT_ID, ChannelMessage
-from pipeline.snowflakes import DISCORD_EPOCH_MS
+from midjourney.snowflake import DISCORD_EPOCH_MS
 
 USER_ID = "402193844750254081"
 CHANNEL_ID = "1187765412345678901"
