@@ -1,8 +1,8 @@
 """``midjau demo``: run a sheet through the whole product against the offline sandbox.
 
 The sandbox's simulated user runs ``/batch run`` with the sheet attached, exactly as a
-person would in Discord; the real bot, relay and engine do the rest; the demo downloads
-the ZIP and the report the bot posts and prints a summary.
+person would in Discord. The real bot, relay and engine do the rest. The demo then
+downloads the ZIP and the report that the bot posts, and prints a summary.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from midjau.service import Service
 from midjau.settings import DiscordSettings, PacingSettings, Settings
-from pipeline.progress import BatchProgress
+from pipeline.progress import BatchProgress, BatchResult
 from sandbox.actor import SandboxUser
 from sandbox.server import Sandbox
 
@@ -35,16 +35,17 @@ BATCH_TIMEOUT = 900.0
 
 
 class DemoError(Exception):
-    """The demo could not run; the message says why and what to do."""
+    """The demo could not run; the message explains why and what to do."""
 
 
 @dataclass(frozen=True, slots=True)
 class DemoOutcome:
-    """What the demo produced."""
+    """The finished demo batch, its counts and the files saved from Discord."""
 
     batch_id: int
     files: list[Path]
     progress: BatchProgress
+    result: BatchResult
     elapsed_seconds: float
 
 
@@ -161,12 +162,12 @@ async def _run_as_user(
             await user.click_button(reply["id"], run_button["custom_id"])
 
         batch_id = await _wait_for_batch(service, user_id)
-        final = await _follow_progress(service, batch_id, console)
+        final, result = await _follow_progress(service, batch_id, console)
         result_message = await user.wait_for_message(
             _is_result_post(sandbox, batch_id), timeout=REPLY_TIMEOUT
         )
         files = await _save_attachments(user, result_message, out_dir)
-    return DemoOutcome(batch_id, files, final, time.monotonic() - started)
+    return DemoOutcome(batch_id, files, final, result, time.monotonic() - started)
 
 
 # The bot's persistent buttons; a validation reply carries "run" when some rows are valid.
@@ -222,7 +223,9 @@ async def _wait_for_batch(service: Service, user_id: int) -> int:
             await asyncio.sleep(0.1)
 
 
-async def _follow_progress(service: Service, batch_id: int, console: Console) -> BatchProgress:
+async def _follow_progress(
+    service: Service, batch_id: int, console: Console
+) -> tuple[BatchProgress, BatchResult]:
     finished = asyncio.create_task(service.engine.wait_finished(batch_id))
     columns = (
         TextColumn("[bold]batch {task.fields[batch]}"),
@@ -253,8 +256,7 @@ async def _follow_progress(service: Service, batch_id: int, console: Console) ->
         bar.update(
             task, total=progress.total, completed=progress.finished, counts=_counts(progress)
         )
-    await finished
-    return progress
+    return progress, await finished
 
 
 def _counts(progress: BatchProgress) -> str:
@@ -283,13 +285,17 @@ async def _save_attachments(
 
 
 def _print_summary(console: Console, outcome: DemoOutcome) -> None:
-    progress = outcome.progress
+    summary = outcome.result.summary
     console.print()
-    elapsed = outcome.elapsed_seconds
-    console.print(f"[bold]Batch {outcome.batch_id} {progress.status}[/bold] in {elapsed:.1f} s")
     console.print(
-        f"  jobs: {progress.done} done, {progress.failed} failed, {progress.skipped} skipped,"
-        f" {progress.cancelled} cancelled (of {progress.total})"
+        f"[bold]Batch {outcome.batch_id} {outcome.result.status}[/bold]"
+        f" in {outcome.elapsed_seconds:.1f} s"
     )
+    console.print(
+        f"  rows: {summary.rows_done} done, {summary.rows_failed} failed,"
+        f" {summary.rows_skipped} skipped, {summary.rows_cancelled} cancelled"
+        f" (of {summary.rows_total})"
+    )
+    console.print(f"  jobs: {summary.jobs_total}, images: {summary.images}")
     for path in outcome.files:
         console.print(f"  wrote {path}")
