@@ -100,7 +100,8 @@ async def insert_batch(
         batch.rows.append(row)
         if row.status != RowStatus.ACCEPTED:
             continue
-        for permutation_index, prompt in enumerate(intake_row.prompts):
+        for permutation_index, built_prompt in enumerate(intake_row.prompts):
+            prompt, mode = prompt_with_speed(built_prompt, intake_row.mode, options.mode)
             for repeat_index in range(intake_row.repeat):
                 job = Job(
                     id=str(uuid.uuid4()),
@@ -109,7 +110,7 @@ async def insert_batch(
                     repeat_index=repeat_index,
                     permutation_index=permutation_index,
                     prompt=prompt,
-                    mode=intake_row.mode or options.mode,
+                    mode=mode,
                     status=JobStatus.QUEUED,
                     upscales_pending=list(row.upscales),
                     variations_pending=sorted(set(row.variations)),
@@ -120,6 +121,26 @@ async def insert_batch(
 
     await session.flush()
     return batch
+
+
+# Midjourney's per-job speed parameters and the mode each selects.
+SPEED_FLAGS = {"--fast": "fast", "--relax": "relax", "--turbo": "turbo"}
+
+
+def prompt_with_speed(prompt: str, row_mode: str, batch_mode: str) -> tuple[str, str]:
+    """Return the prompt to send and the speed mode it runs in.
+
+    A speed flag written in the prompt wins. Otherwise a mode chosen in the row, or a batch
+    default other than fast, is added as a flag: without it Midjourney runs the job in the
+    account's own mode, and the dispatcher would count it against the wrong slots.
+    """
+    for word in prompt.split():
+        if word in SPEED_FLAGS:
+            return prompt, SPEED_FLAGS[word]
+    mode = row_mode or batch_mode or "fast"
+    if row_mode or mode != "fast":
+        return f"{prompt} --{mode}", mode
+    return prompt, mode
 
 
 async def count_jobs_by_status(session: AsyncSession, batch_id: int) -> dict[JobStatus, int]:

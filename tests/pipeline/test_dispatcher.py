@@ -125,7 +125,8 @@ async def test_relax_jobs_use_relax_slots(ledger):
     while await sender.send_next():
         pass
 
-    assert sorted(prompt for prompt, _, _ in relay.imagined) == ["f1", "r1", "r2"]
+    # Relax jobs carry the flag, so Midjourney runs them in the mode their slots assume.
+    assert sorted(prompt for prompt, _, _ in relay.imagined) == ["f1", "r1 --relax", "r2 --relax"]
 
 
 async def test_gap_between_interactions(ledger):
