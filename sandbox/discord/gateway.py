@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
+# Seconds before a heartbeat is acknowledged; see _receive.
+HEARTBEAT_ACK_DELAY = 0.02
 DISPATCH, HEARTBEAT, IDENTIFY, PRESENCE_UPDATE, VOICE_STATE_UPDATE = 0, 1, 2, 3, 4
 RESUME, RECONNECT, REQUEST_GUILD_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 6, 7, 8, 9, 10, 11
 
@@ -240,7 +242,12 @@ class GatewayHub:
         data = frame.get("d")
 
         if op == HEARTBEAT:
-            connection.send({"op": HEARTBEAT_ACK})
+            # Answer after a network-like delay. discord.py 2.7 notes the heartbeat's send
+            # time only after the send completes, in another thread, so an instant loopback
+            # ACK is measured against the previous heartbeat and logged as "Can't keep up".
+            asyncio.get_running_loop().call_later(
+                HEARTBEAT_ACK_DELAY, connection.send, {"op": HEARTBEAT_ACK}
+            )
         elif op == IDENTIFY:
             self._identify(connection, data or {})
         elif op == RESUME:
