@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from midjau.service import Service
@@ -63,6 +64,10 @@ async def run_demo(
         console.print(
             f"[red]{sheet.name} is not a spreadsheet[/red]. Save it as .xlsx or .csv and try again."
         )
+        return 2
+
+    if await asyncio.to_thread(lambda: out_dir.exists() and not out_dir.is_dir()):
+        console.print(f"[red]{out_dir} is a file[/red]. Give --out a folder name.")
         return 2
 
     try:
@@ -155,11 +160,14 @@ async def _run_as_user(
             attachments={"sheet": (sheet.name, await asyncio.to_thread(sheet.read_bytes))},
         )
         reply = await user.wait_for_message(_is_batch_reply(sandbox), timeout=REPLY_TIMEOUT)
-        console.print(reply["content"])
+        console.print(Markdown(str(reply["content"])))
         run_button = _find_button(reply, RUN_BUTTON_PREFIX)
         if run_button is not None:
             console.print(f"[bold]Pressing[/bold] “{run_button.get('label', 'Run')}”")
             await user.click_button(reply["id"], run_button["custom_id"])
+        elif not await service.engine.active_batches(user_id):
+            # The bot started nothing: the sheet could not be read or had no valid row.
+            raise DemoError("the bot did not start a batch; its reply above says why")
 
         batch_id = await _wait_for_batch(service, user_id)
         final, result = await _follow_progress(service, batch_id, console)
@@ -181,12 +189,16 @@ def _is_batch_reply(sandbox: Sandbox) -> Callable[[dict[str, Any]], bool]:
         author = message.get("author") or {}
         if str(author.get("id")) != sandbox.bot_user_id:
             return False
-        return bool(message.get("content")) and not (message.get("flags", 0) & LOADING_FLAG)
+        flags = int(message.get("flags") or 0)
+        # The reply is ephemeral; the channel's progress message is not.
+        ephemeral = bool(flags & EPHEMERAL_FLAG)
+        return bool(message.get("content")) and ephemeral and not flags & LOADING_FLAG
 
     return predicate
 
 
-# Discord's flag on a deferred reply that still shows "thinking…".
+# Discord's flags of a message only its user sees, and of a deferred reply still "thinking…".
+EPHEMERAL_FLAG = 1 << 6
 LOADING_FLAG = 1 << 7
 
 
@@ -278,10 +290,23 @@ async def _save_attachments(
         if not name or name in {".", ".."}:
             continue
         data = await user.download(str(attachment["url"]))
-        target = out_dir / name
+        target = await asyncio.to_thread(_unused_path, out_dir / name)
         await asyncio.to_thread(target.write_bytes, data)
         saved.append(target)
     return saved
+
+
+def _unused_path(path: Path) -> Path:
+    """Return ``path``, or ``name-2.ext``, ``name-3.ext``…, whichever does not exist yet.
+
+    Every demo starts a new database, so its first batch is always batch 1; earlier
+    outputs in the same folder are kept rather than overwritten.
+    """
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
 
 
 def _print_summary(console: Console, outcome: DemoOutcome) -> None:

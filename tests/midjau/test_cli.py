@@ -103,6 +103,16 @@ def test_demo_names_a_missing_sheet(workdir: Path, capsys: pytest.CaptureFixture
     assert "No such file: no-such-sheet.xlsx" in capsys.readouterr().out
 
 
+def test_demo_rejects_an_output_path_that_is_a_file(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "prompts.csv").write_text("prompt\na fox\n")
+    (workdir / "results").write_text("not a folder")
+
+    assert main(["demo", "prompts.csv", "--out", "results"]) == 2
+    assert "results is a file" in capsys.readouterr().out
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -8,6 +8,7 @@ MidJAu's own code makes on the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from blockbuster import blockbuster_ctx
 from openpyxl import Workbook, load_workbook
 from PIL import Image
 
-from midjau.demo import demo_sheet
+from midjau.demo import DemoError, _unused_path, demo_sheet
 from midjau.settings import SandboxSettings, Settings
 
 pytestmark = pytest.mark.e2e
@@ -247,3 +248,25 @@ def check_report(path: Path, lines: list[SheetLine]) -> None:
     for cells in jobs.iter_rows(min_row=2):
         for cell in cells:
             assert cell.data_type != "f"
+
+
+async def test_sheet_without_valid_rows_stops_with_reason(
+    settings: Settings, tmp_path: Path
+) -> None:
+    sheet = tmp_path / "bad.xlsx"
+    write_sheet(
+        sheet, [SheetLine("a fox --stylise 400", "fox"), SheetLine("an owl --chaos 900", "owl")]
+    )
+
+    with pytest.raises(DemoError, match="did not start a batch"):
+        await asyncio.wait_for(demo_sheet(settings, sheet, tmp_path / "out"), timeout=30)
+
+    assert not (tmp_path / "out").exists()
+
+
+def test_saved_outputs_never_overwrite_earlier_ones(tmp_path: Path) -> None:
+    (tmp_path / "batch-1-report.xlsx").write_bytes(b"first")
+    (tmp_path / "batch-1-report-2.xlsx").write_bytes(b"second")
+
+    assert _unused_path(tmp_path / "batch-1-report.xlsx") == tmp_path / "batch-1-report-3.xlsx"
+    assert _unused_path(tmp_path / "batch-1-images.zip") == tmp_path / "batch-1-images.zip"
