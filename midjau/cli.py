@@ -168,6 +168,11 @@ async def _upgrade_database(settings: Settings) -> int:
 
 
 async def _connect(settings: Settings, arguments: argparse.Namespace) -> int:
+    if not arguments.owner.isdigit():
+        raise CommandError(
+            f"--owner {arguments.owner!r} is not a Discord user id; copy it in Discord "
+            "(Developer Mode on, right-click the user, Copy User ID)"
+        )
     guild_id, channel_id = _channel_ids(arguments)
     token = _read_token(settings)
 

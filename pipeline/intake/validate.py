@@ -82,7 +82,7 @@ class _RowCheck:
                 sheet=self.layout.sheet,
                 row=self.number,
                 column=self.letter(column or name),
-                field=name,
+                field=column or name,
                 message=message,
                 fix=fix,
             )

@@ -98,6 +98,17 @@ def test_connect_rejects_a_link_that_is_not_a_channel(
     assert "is not a Discord channel link" in capsys.readouterr().err
 
 
+def test_connect_rejects_an_owner_that_is_not_an_id(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MIDJAU_CONNECT_TOKEN", TOKEN)
+
+    status = main(["connect", "--owner", "bob", "--guild", "111", "--channel", "222"])
+
+    assert status == 2
+    assert "'bob' is not a Discord user id" in capsys.readouterr().err
+
+
 def test_demo_names_a_missing_sheet(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "no-such-sheet.xlsx"]) == 2
     assert "No such file: no-such-sheet.xlsx" in capsys.readouterr().out

@@ -84,7 +84,8 @@ def test_example_sheet_has_one_invalid_row() -> None:
     assert len(intake.rows) >= 25
     assert len(invalid) == 1
     assert len(skipped) == 1
-    assert invalid[0].problems[0].field == "stylise"
+    assert invalid[0].problems[0].field == "parameters"
+    assert "--stylise" in invalid[0].problems[0].message
     assert "--stylize" in invalid[0].problems[0].fix
     assert intake.job_count <= 40
 

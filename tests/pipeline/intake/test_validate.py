@@ -157,14 +157,16 @@ def test_stylize_column_out_of_range_points_to_column() -> None:
 def test_parameter_in_prompt_text_points_to_prompt() -> None:
     problem = _only_problem(prompt="a meadow --stylize 5000")
 
-    assert (problem.column, problem.field) == ("A", "stylize")
+    assert (problem.column, problem.field) == ("A", "prompt")
+    assert "--s 5000" in problem.message
     assert "1000" in problem.fix or "1000" in problem.message
 
 
 def test_parameter_in_parameters_column_points_there() -> None:
     problem = _only_problem(prompt="a meadow", parameters="--s 5000")
 
-    assert (problem.column, problem.field) == ("C", "stylize")
+    assert (problem.column, problem.field) == ("C", "parameters")
+    assert "--s 5000" in problem.message
 
 
 def test_unknown_parameter_suggests_nearest_name() -> None:
@@ -173,7 +175,7 @@ def test_unknown_parameter_suggests_nearest_name() -> None:
     assert problem.column == "C"
     assert "--stylise" in problem.message
     assert "--stylize 400" in problem.fix
-    assert str(problem).startswith("Prompts!C2 (stylise): ")
+    assert str(problem).startswith("Prompts!C2 (parameters): ")
 
 
 def test_unknown_parameter_in_text_points_to_prompt() -> None:
@@ -195,7 +197,7 @@ def test_every_problem_of_a_row_is_listed() -> None:
 
     row = intake.rows[0]
     assert {(p.column, p.field) for p in row.problems} == {
-        ("A", "chaos"),
+        ("A", "prompt"),
         ("E", "upscale"),
         ("G", "repeat"),
         ("J", "mode"),
