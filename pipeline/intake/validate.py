@@ -162,7 +162,7 @@ def _validate_row(check: _RowCheck, settings: IntakeSettings) -> SheetRow:
         number=check.number,
         values=values,
         status="invalid" if problems else "accepted",
-        reason="; ".join(problem.message for problem in problems),
+        reason=" ".join(f"{problem.message}. {problem.fix}" for problem in problems),
         prompts=() if problems else tuple(prompts),
         repeat=repeat,
         upscales=upscales,

@@ -200,7 +200,7 @@ def summary_items(
         ("elapsed (s)", summary.elapsed_seconds),
         ("rows", summary.rows_total),
         ("rows done", summary.rows_done),
-        ("rows failed", summary.rows_failed),
+        ("rows failed (invalid rows included)", summary.rows_failed),
         ("rows skipped", summary.rows_skipped),
         ("rows cancelled", summary.rows_cancelled),
         ("rows invalid", sum(1 for row in batch.rows if row.status is RowStatus.INVALID)),
@@ -211,7 +211,9 @@ def summary_items(
         for status in JobStatus
         if statuses[status] or status.is_final
     ]
-    items += [(f"failures {category.value}", categories[category]) for category in FailureCategory]
+    items += [
+        (f"jobs failed as {category.value}", categories[category]) for category in FailureCategory
+    ]
     items += [("images", summary.images), ("time zone", "all times are UTC")]
     items += [("notice", notice) for notice in notices]
     return items

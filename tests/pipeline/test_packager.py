@@ -523,14 +523,15 @@ async def test_summary_counts_rows_and_jobs(
     assert items["source file"] == "prompts.xlsx"
     assert items["rows done"] == 4
     assert items["rows invalid"] == 1
+    assert items["rows failed (invalid rows included)"] == 4
     assert items["jobs done"] == 6
     assert items["jobs failed"] == 3
     assert items["jobs cancelled"] == 1
     assert items["jobs skipped"] == 1
-    assert items["failures moderated"] == 1
-    assert items["failures timed-out"] == 1
-    assert items["failures midjourney-error"] == 1
-    assert items["failures download"] == 0
+    assert items["jobs failed as moderated"] == 1
+    assert items["jobs failed as timed-out"] == 1
+    assert items["jobs failed as midjourney-error"] == 1
+    assert items["jobs failed as download"] == 0
     assert items["images"] == len(EXPECTED_IMAGE_NAMES)
 
 
