@@ -12,6 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
 from midjau.settings import Settings
 from storage.crypto import TokenCipher
 
@@ -30,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run spreadsheets of Midjourney prompts through Discord.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser(
         "demo", help="run a sheet offline through the sandbox Discord and Midjourney"
@@ -44,14 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--time-scale",
-        type=float,
+        type=_positive_float,
         default=None,
         help="multiplier for simulated Midjourney durations (default: from settings, 0.02)",
     )
 
-    commands.add_parser("run", help="run the service: bot, relay, dispatcher, scheduler, web app")
+    run_help = "run the service: bot, relay, dispatcher, scheduler, web app"
+    commands.add_parser(
+        "run",
+        help=run_help,
+        description=f"{run_help[0].upper()}{run_help[1:]}. Settings come from MIDJAU_* "
+        "environment variables or a .env file; see midjau/settings.py.",
+    )
 
-    sandbox = commands.add_parser("sandbox", help="run the offline Discord and Midjourney alone")
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run the offline Discord and Midjourney alone",
+        description="Run the offline Discord and simulated Midjourney on 127.0.0.1 and print "
+        "the settings that point `midjau run` at it.",
+    )
     sandbox.add_argument(
         "--port", type=int, default=None, help="TCP port on 127.0.0.1 (default: from settings)"
     )
@@ -82,8 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit status."""
-    arguments = build_parser().parse_args(argv)
-    settings = Settings()
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    if arguments.command is None:
+        parser.print_help()
+        return 2
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(f"midjau: invalid setting\n{_describe_settings_error(error)}", file=sys.stderr)
+        return 2
+    except SettingsError as error:
+        # pydantic-settings names the field but not the value, which may be a secret.
+        print(f"midjau: invalid setting: {error}", file=sys.stderr)
+        return 2
     _configure_logging(settings, verbose=arguments.verbose, demo=arguments.command == "demo")
     try:
         return asyncio.run(_dispatch(arguments, settings))
@@ -92,6 +118,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as error:
         print(f"midjau: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        # Typically a port already in use or a folder that cannot be written.
+        print(f"midjau: {error.strerror or error} ({error.filename or 'network'})", file=sys.stderr)
+        return 1
+
+
+def _describe_settings_error(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        name = "MIDJAU_" + "__".join(str(part) for part in problem["loc"]).upper()
+        # Never echo what may be a secret.
+        shown = "" if _SECRET_WORDS & set(name.split("_")) else f" (got {problem.get('input')!r})"
+        lines.append(f"  {name}: {problem['msg']}{shown}")
+    return "\n".join(lines)
+
+
+_SECRET_WORDS = {"TOKEN", "KEY", "SECRET", "PASSWORD", "URL"}
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be greater than 0, e.g. 0.02")
+    return value
 
 
 def _configure_logging(settings: Settings, *, verbose: bool, demo: bool) -> None:

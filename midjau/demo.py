@@ -55,6 +55,9 @@ async def run_demo(
 ) -> int:
     """Run the demo and print its summary; return the exit status."""
     console = Console()
+    if await asyncio.to_thread(sheet.is_dir):
+        console.print(f"[red]{sheet} is a folder[/red]. Give the path of one sheet inside it.")
+        return 2
     if not await asyncio.to_thread(sheet.is_file):
         console.print(
             f"[red]No such file: {sheet}[/red]. Give the path of an .xlsx, .xlsm or .csv sheet."

@@ -109,6 +109,31 @@ def test_connect_rejects_an_owner_that_is_not_an_id(
     assert "'bob' is not a Discord user id" in capsys.readouterr().err
 
 
+def test_invalid_setting_is_named_without_a_traceback(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MIDJAU_WEB__PORT", "99999")
+
+    assert main(["db", "upgrade"]) == 2
+    error = capsys.readouterr().err
+    assert "MIDJAU_WEB__PORT: Input should be less than or equal to 65535" in error
+    assert "Traceback" not in error
+
+
+def test_secret_setting_value_is_not_echoed(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MIDJAU_DISCORD", "{not json: s3cret-value")
+
+    assert main(["db", "upgrade"]) == 2
+    assert "s3cret-value" not in capsys.readouterr().err
+
+
+def test_no_command_prints_help(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: midjau" in capsys.readouterr().out
+
+
 def test_demo_names_a_missing_sheet(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "no-such-sheet.xlsx"]) == 2
     assert "No such file: no-such-sheet.xlsx" in capsys.readouterr().out
