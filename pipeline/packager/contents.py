@@ -36,7 +36,6 @@ def image_refs(batch: Batch, present: Mapping[str, int]) -> list[ImageRef]:
             continue
         several_permutations = len({job.permutation_index for job in row.jobs}) > 1
         several_repeats = len({job.repeat_index for job in row.jobs}) > 1
-        prompt = row.jobs[0].prompt
         for job in row.jobs:
             for image in job.images:
                 if image.blob_key not in present:
@@ -47,7 +46,8 @@ def image_refs(batch: Batch, present: Mapping[str, int]) -> list[ImageRef]:
                         row_number=row.row_number,
                         filename=row.filename,
                         folder=row.folder,
-                        prompt=prompt,
+                        # Each permutation is named after its own prompt ("a red boat").
+                        prompt=job.prompt,
                         permutation=job.permutation_index + 1 if several_permutations else 0,
                         repeat=job.repeat_index + 1 if several_repeats else 0,
                         kind=image.kind,

@@ -108,6 +108,7 @@ ROWS = [
             ),
             JobSpec(
                 JobStatus.FAILED,
+                [(ImageKind.GRID, 0)],
                 prompt="a blue bird",
                 permutation=1,
                 category=FailureCategory.MODERATED,
@@ -182,6 +183,8 @@ EXPECTED_IMAGE_NAMES = {
     "004-a-red-bird_p1_2.png",
     "004-a-red-bird_p1_3.png",
     "004-a-red-bird_p1_4.png",
+    # Each permutation is named after its own prompt.
+    "004-a-blue-bird_p2_grid.png",
     "_CON/a-b/010-etc-passwd_grid.png",
     f"011-{'v' * 60}_grid.png",
     f"011-{'v' * 60}_V1.png",
