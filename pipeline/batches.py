@@ -36,6 +36,9 @@ OPEN_BATCH_STATUSES = frozenset(
 )
 # Batches whose queued jobs the dispatcher may send.
 DISPATCHABLE_BATCH_STATUSES = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+# Sheet rows stored per flush: enough for few round trips, small enough to bound the
+# ORM objects a big sheet keeps in memory while it is stored.
+INSERT_CHUNK_ROWS = 200
 
 
 def options_to_json(options: BatchOptions) -> dict[str, Any]:
@@ -71,7 +74,12 @@ async def insert_batch(
     discord_channel_id: str | None,
     confirmed: bool,
 ) -> Batch:
-    """Add a batch with one row per sheet row and one job per prompt × repeat; return the batch."""
+    """Add a batch with one row per sheet row and one job per prompt × repeat; return the batch.
+
+    Rows and jobs are flushed a chunk at a time and not kept, so storing a big sheet holds
+    one chunk of ORM objects in memory rather than all of them. The returned batch's ``rows``
+    and ``jobs`` are not loaded.
+    """
     batch = Batch(
         user_id=user_id,
         connection_id=connection_id,
@@ -84,10 +92,27 @@ async def insert_batch(
         discord_channel_id=discord_channel_id,
     )
     session.add(batch)
+    await session.flush()
 
     sequence = 0
-    for intake_row in intake.rows:
-        row = SheetRow(
+    for start in range(0, len(intake.rows), INSERT_CHUNK_ROWS):
+        chunk = intake.rows[start : start + INSERT_CHUNK_ROWS]
+        sequence = await _insert_rows(session, batch.id, chunk, options, connection_id, sequence)
+    return batch
+
+
+async def _insert_rows(
+    session: AsyncSession,
+    batch_id: int,
+    intake_rows: Sequence[IntakeRow],
+    options: BatchOptions,
+    connection_id: int | None,
+    sequence: int,
+) -> int:
+    """Flush the rows of one chunk, then their jobs; return the next job sequence number."""
+    rows = [
+        SheetRow(
+            batch_id=batch_id,
             row_number=intake_row.number,
             values=dict(intake_row.values),
             status=RowStatus(intake_row.status),
@@ -97,7 +122,12 @@ async def insert_batch(
             filename=intake_row.filename,
             folder=intake_row.folder,
         )
-        batch.rows.append(row)
+        for intake_row in intake_rows
+    ]
+    session.add_all(rows)
+    await session.flush()
+
+    for intake_row, row in zip(intake_rows, rows, strict=True):
         if row.status != RowStatus.ACCEPTED:
             continue
         for permutation_index, built_prompt in enumerate(intake_row.prompts):
@@ -105,6 +135,8 @@ async def insert_batch(
             for repeat_index in range(intake_row.repeat):
                 job = Job(
                     id=str(uuid.uuid4()),
+                    batch_id=batch_id,
+                    row_id=row.id,
                     connection_id=connection_id,
                     sequence=sequence,
                     repeat_index=repeat_index,
@@ -115,12 +147,10 @@ async def insert_batch(
                     upscales_pending=list(row.upscales),
                     variations_pending=sorted(set(row.variations)),
                 )
-                row.jobs.append(job)
-                batch.jobs.append(job)
+                session.add(job)
                 sequence += 1
-
     await session.flush()
-    return batch
+    return sequence
 
 
 # Midjourney's per-job speed parameters and the mode each selects.

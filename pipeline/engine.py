@@ -259,8 +259,8 @@ class Engine:
                 discord_channel_id=discord_channel_id,
                 confirmed=confirmed,
             )
-            batch_id, job_count = batch.id, len(batch.jobs)
-        log.info("batch %s created: %d rows, %d jobs", batch_id, len(intake.rows), job_count)
+            batch_id = batch.id
+        log.info("batch %s created: %d rows, %d jobs", batch_id, len(intake.rows), intake.job_count)
         self._batch_queued(batch_id, connection_id)
         return batch_id
 
