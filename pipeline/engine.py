@@ -52,6 +52,7 @@ from storage.models import (
     Batch,
     BatchOrigin,
     BatchStatus,
+    ConnectionState,
     Job,
     JobStatus,
     MidjourneyConnection,
@@ -202,21 +203,39 @@ class Engine:
         plan: str,
         label: str = "",
     ) -> int:
-        """Store a Midjourney connection (token encrypted) and start it if the engine runs."""
+        """Store a Midjourney connection (token encrypted) and start it if the engine runs.
+
+        Connecting the same channel again replaces that connection's token, plan and label
+        and makes it active again, so one Discord account never gets two dispatchers (which
+        would double its jobs in flight and its pace).
+        """
         async with self.ledger.transaction() as session:
-            connection = MidjourneyConnection(
-                user_id=user_id,
-                label=label,
-                guild_id=guild_id,
-                channel_id=channel_id,
-                plan=plan,
-                token_ciphertext=self.cipher.encrypt(token),
+            connection = await session.scalar(
+                select(MidjourneyConnection).where(
+                    MidjourneyConnection.user_id == user_id,
+                    MidjourneyConnection.guild_id == guild_id,
+                    MidjourneyConnection.channel_id == channel_id,
+                )
             )
-            session.add(connection)
+            replaced = connection is not None
+            if connection is None:
+                connection = MidjourneyConnection(
+                    user_id=user_id, guild_id=guild_id, channel_id=channel_id
+                )
+                session.add(connection)
+            connection.label = label or connection.label or ""
+            connection.plan = plan
+            connection.token_ciphertext = self.cipher.encrypt(token)
+            connection.state = ConnectionState.ACTIVE
+            connection.pause_reason = ""
             await session.flush()
-        log.info("connection %s added for user %s (plan %s)", connection.id, user_id, plan)
+        verb = "replaced" if replaced else "added"
+        log.info("connection %s %s for user %s (plan %s)", connection.id, verb, user_id, plan)
         self.tracker.register_connection(connection.id, _channel_of(connection))
         if self._started:
+            running = self._connections.pop(connection.id, None)
+            if running is not None:
+                await running.stop()
             await self._start_connection(connection)
         return connection.id
 

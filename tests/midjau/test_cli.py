@@ -74,6 +74,24 @@ def test_connect_stores_the_token_encrypted(
     assert TokenCipher(key).decrypt(ciphertext) == TOKEN
 
 
+def test_connect_again_replaces_the_connection(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arguments = ["connect", "--owner", "4242", "--guild", "111", "--channel", "222"]
+    monkeypatch.setenv("MIDJAU_CONNECT_TOKEN", TOKEN)
+    assert main([*arguments, "--plan", "basic"]) == 0
+    monkeypatch.setenv("MIDJAU_CONNECT_TOKEN", TOKEN + "-new")
+    assert main([*arguments, "--plan", "mega"]) == 0
+
+    with sqlite3.connect(workdir / "data" / "midjau.db") as connection:
+        rows = connection.execute(
+            "select plan, token_ciphertext from midjourney_connections"
+        ).fetchall()
+    assert [plan for plan, _ in rows] == ["mega"]
+    key = (workdir / "data" / "secret.key").read_bytes()
+    assert TokenCipher(key).decrypt(rows[0][1]) == TOKEN + "-new"
+
+
 def test_connect_without_a_token_explains_how_to_give_one(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
