@@ -92,7 +92,7 @@ def test_connect_again_replaces_the_connection(
     assert TokenCipher(key).decrypt(rows[0][1]) == TOKEN + "-new"
 
 
-def test_connect_without_a_token_explains_how_to_give_one(
+def test_connect_without_token_names_variable(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status = main(["connect", "--owner", "4242", "--guild", "111", "--channel", "222"])
@@ -105,7 +105,7 @@ def test_connect_without_a_token_explains_how_to_give_one(
     "link",
     ["https://example.com/channels/1/2", "https://discord.com/channels/@me/2", "discord.com/1/2"],
 )
-def test_connect_rejects_a_link_that_is_not_a_channel(
+def test_connect_rejects_non_channel_link(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], link: str
 ) -> None:
     monkeypatch.setenv("MIDJAU_CONNECT_TOKEN", TOKEN)
@@ -116,7 +116,7 @@ def test_connect_rejects_a_link_that_is_not_a_channel(
     assert "is not a Discord channel link" in capsys.readouterr().err
 
 
-def test_connect_rejects_an_owner_that_is_not_an_id(
+def test_connect_rejects_non_numeric_owner(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("MIDJAU_CONNECT_TOKEN", TOKEN)
@@ -157,9 +157,7 @@ def test_demo_names_a_missing_sheet(workdir: Path, capsys: pytest.CaptureFixture
     assert "No such file: no-such-sheet.xlsx" in capsys.readouterr().out
 
 
-def test_demo_rejects_an_output_path_that_is_a_file(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_demo_rejects_file_as_output(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / "prompts.csv").write_text("prompt\na fox\n")
     (workdir / "results").write_text("not a folder")
 
@@ -190,7 +188,7 @@ def _clean_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def test_sandbox_command_serves_discord_until_interrupted(tmp_path: Path) -> None:
+def test_sandbox_serves_until_interrupted(tmp_path: Path) -> None:
     port = _free_port()
     process = _spawn(["sandbox", "--port", str(port)], _clean_env(tmp_path / "data"), tmp_path)
     try:
@@ -220,7 +218,7 @@ async def _get_json(url: str, authorization: str) -> dict[str, object]:
         return dict(await response.json())
 
 
-async def test_run_starts_bot_and_web_against_the_sandbox(tmp_path: Path) -> None:
+async def test_run_starts_bot_and_web(tmp_path: Path) -> None:
     web_port = _free_port()
     async with Sandbox(SandboxSettings()) as sandbox:
         env = _clean_env(tmp_path / "data") | {
