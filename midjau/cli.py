@@ -11,12 +11,17 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from midjau.settings import Settings
 from storage.crypto import TokenCipher
+
+if TYPE_CHECKING:
+    from sandbox.replay import Recording
+    from sandbox.server import Sandbox
 
 _log = logging.getLogger(__name__)
 
@@ -68,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument(
         "--port", type=int, default=None, help="TCP port on 127.0.0.1 (default: from settings)"
+    )
+    sandbox.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="answer with a recording (JSON lines of Discord events) instead of the simulated "
+        "Midjourney; a bare name picks a shipped recording, e.g. imagine-2026.jsonl",
     )
 
     database = commands.add_parser("db", help="database maintenance")
@@ -176,7 +189,7 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
         await Service(settings).run_forever()
         return 0
     if arguments.command == "sandbox":
-        return await _run_sandbox(settings, arguments.port)
+        return await _run_sandbox(settings, arguments.port, arguments.replay)
     if arguments.command == "db":
         return await _upgrade_database(settings)
     if arguments.command == "connect":
@@ -184,13 +197,21 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
     raise CommandError(f"unknown command {arguments.command!r}")
 
 
-async def _run_sandbox(settings: Settings, port: int | None) -> int:
+async def _run_sandbox(settings: Settings, port: int | None, replay_file: Path | None) -> int:
+    from sandbox.replay import RecordingError, load_recording
     from sandbox.server import Sandbox
 
     sandbox_settings = settings.sandbox
     if port is not None:
         sandbox_settings = sandbox_settings.model_copy(update={"port": port})
-    async with Sandbox(sandbox_settings) as sandbox:
+    recording: Recording | None = None
+    if replay_file is not None:
+        try:
+            recording = load_recording(replay_file)
+        except RecordingError as error:
+            raise CommandError(str(error)) from None
+    async with Sandbox(sandbox_settings, midjourney=recording is None) as sandbox:
+        replaying = _start_replay(sandbox, recording) if recording is not None else None
         print(f"Sandbox Discord at {sandbox.base_url}")
         print("Point MidJAu at it with:")
         print(f"  MIDJAU_DISCORD__API_BASE={sandbox.api_base}")
@@ -203,8 +224,29 @@ async def _run_sandbox(settings: Settings, port: int | None) -> int:
         )
         print("Press Ctrl+C to stop.")
         with contextlib.suppress(asyncio.CancelledError):
+            if replaying is not None:
+                await replaying
             await asyncio.Event().wait()
     return 0
+
+
+def _start_replay(sandbox: Sandbox, recording: Recording) -> asyncio.Task[None]:
+    """Register the recording's stand-in Midjourney and play it once the product sends."""
+    from sandbox.replay import RecordingError, Replay
+
+    # Real timings; a person starts the prompt by hand, so wait long for each interaction.
+    replay = Replay(sandbox, interaction_timeout=3600.0)
+    print(f"Replaying {recording.source}: send its prompt through MidJAu to start it.")
+
+    async def play() -> None:
+        try:
+            await replay.play(recording)
+        except RecordingError as error:
+            print(f"midjau: replay stopped: {error}", file=sys.stderr)
+            return
+        print(f"Replay of {recording.source} finished; the sandbox keeps running.")
+
+    return asyncio.create_task(play(), name="sandbox-replay")
 
 
 async def _upgrade_database(settings: Settings) -> int:
