@@ -45,6 +45,13 @@ from pipeline.intake import SheetIntake, load_sheet
 from pipeline.ledger import JobChange, JobLedger
 from pipeline.progress import BatchListener, BatchOptions, BatchProgress, BatchResult
 from pipeline.recovery import reattach_jobs
+from pipeline.retries import (
+    FinishedBatch,
+    insert_retry_batch,
+    list_finished_batches,
+    load_finished_batch,
+    retryable_jobs,
+)
 from pipeline.tracker import ConnectionChannel, JobIndex, Tracker
 from pipeline.tracker.timeouts import STAGED_STATUSES, TimeoutSweeper
 from storage.models import (
@@ -68,6 +75,10 @@ log = logging.getLogger(__name__)
 
 # Seconds before starting a connection again whose Discord session failed to open.
 RELAY_RETRY_SECONDS = 30
+NO_CONNECTION_MESSAGE = (
+    "Connect a Midjourney account first: MidJAu sends prompts through your own "
+    "Discord account, so it needs that connection to run a batch."
+)
 
 
 class EngineError(Exception):
@@ -263,10 +274,7 @@ class Engine:
         """
         connection_id = connection_id or await self.connection_for(user_id)
         if connection_id is None:
-            raise NoConnectionError(
-                "Connect a Midjourney account first: MidJAu sends prompts through your own "
-                "Discord account, so it needs that connection to run a batch."
-            )
+            raise NoConnectionError(NO_CONNECTION_MESSAGE)
         async with self.ledger.transaction() as session:
             batch = await insert_batch(
                 session,
@@ -323,6 +331,54 @@ class Engine:
         log.info("batch %s cancelled; %d queued jobs cancelled", batch_id, len(queued))
         self.finisher.mark_changed(batch_id)
         return True
+
+    async def retry_failed(
+        self,
+        batch_id: int,
+        user_id: int,
+        *,
+        origin: BatchOrigin | None = None,
+        discord_channel_id: str | None = None,
+    ) -> int | None:
+        """Queue a new batch of a finished batch's failed and cancelled jobs; return its id.
+
+        The new batch has the same owner, connection and options, and by default the same
+        origin and Discord channel. Return None when the batch is not the user's, has not
+        finished, or has no failed or cancelled job outside invalid rows. Raise
+        NoConnectionError when the batch's connection is gone and the user has no other.
+        """
+        async with self.ledger.transaction() as session:
+            source = await load_finished_batch(session, batch_id, user_id)
+            if source is None or not any(retryable_jobs(row) for row in source.rows):
+                return None
+            connection_id = source.connection_id or await first_active_connection_id(
+                session, user_id
+            )
+            if connection_id is None:
+                raise NoConnectionError(NO_CONNECTION_MESSAGE)
+            retry = await insert_retry_batch(
+                session,
+                source,
+                connection_id=connection_id,
+                origin=origin or source.origin,
+                discord_channel_id=discord_channel_id or source.discord_channel_id,
+            )
+        if retry is None:
+            return None
+        log.info(
+            "batch %s created to retry batch %s: %d rows, %d jobs",
+            retry.batch_id,
+            batch_id,
+            retry.rows,
+            retry.jobs,
+        )
+        self._batch_queued(retry.batch_id, retry.connection_id)
+        return retry.batch_id
+
+    async def finished_batches(self, user_id: int, limit: int = 25) -> list[FinishedBatch]:
+        """Return the user's most recently finished batches, newest first."""
+        async with self.db.sessions() as session:
+            return await list_finished_batches(session, user_id, limit=limit)
 
     async def progress(self, batch_id: int) -> BatchProgress:
         """Return a batch's job counts and time estimate; raise LookupError if unknown."""

@@ -77,6 +77,15 @@ def report_lines(
     return lines
 
 
+def failed_row_cells(batch: Batch) -> list[tuple[CellValue, ...]]:
+    """Return the original cells of each row that failed, was invalid or was cancelled."""
+    return [
+        tuple(_original_cell(row, header) for header in batch.headers)
+        for row in batch.rows
+        if row_outcome(row) in ("failed", "cancelled")
+    ]
+
+
 def _original_cell(row: SheetRow, header: object) -> CellValue:
     value = row.values.get(str(header), "")
     return value if isinstance(value, str | int | float) else str(value)

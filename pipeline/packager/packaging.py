@@ -23,7 +23,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from pipeline.packager.archive import ArchiveFile, plan_parts, write_zip
-from pipeline.packager.contents import image_refs, report_lines, summarize, summary_items
+from pipeline.packager.contents import (
+    failed_row_cells,
+    image_refs,
+    report_lines,
+    summarize,
+    summary_items,
+)
 from pipeline.packager.naming import ImageRef, assign_archive_names
 from pipeline.packager.report import CellValue, ReportLine, write_report
 from pipeline.progress import BatchSummary
@@ -60,6 +66,7 @@ class OutputPlan:
     summary: list[tuple[str, CellValue]]
     images: list[ArchiveFile]
     part_limit_bytes: int
+    failed_rows: list[tuple[CellValue, ...]] = field(default_factory=list)
 
 
 def report_filename(batch_id: int) -> str:
@@ -101,6 +108,7 @@ async def package_batch(
         summary=summary_items(batch, summary, notices),
         images=_archive_files(blobs, refs, names, sizes),
         part_limit_bytes=part_limit_bytes,
+        failed_rows=failed_row_cells(batch),
     )
     zip_paths, part_notices = await write_outputs(outputs)
     notices += part_notices
@@ -184,7 +192,7 @@ def _write_outputs(outputs: OutputPlan) -> tuple[list[Path], list[str]]:
     out_dir = outputs.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     report_path = out_dir / report_filename(outputs.batch_id)
-    write_report(report_path, outputs.headers, outputs.lines, outputs.summary)
+    write_report(report_path, outputs.headers, outputs.lines, outputs.summary, outputs.failed_rows)
 
     report = ArchiveFile(report_path.name, report_path, report_path.stat().st_size)
     plan = plan_parts(outputs.images, report, outputs.part_limit_bytes)

@@ -1,4 +1,8 @@
-"""The Excel report of a batch: a "Jobs" sheet with one line per job, and a "Summary" sheet.
+"""The Excel report of a batch: "Jobs" (one line per job), "Summary" and "Failed rows".
+
+The "Failed rows" sheet repeats the original cells of every row that failed, was invalid
+or was cancelled, under the batch's own headers and nothing else, so the user can fix
+those rows and send the sheet back as a new batch. It keeps its header when no row failed.
 
 The workbook is written in openpyxl's write-only mode, which streams rows to disk, so
 memory stays flat however many jobs a batch has.
@@ -41,6 +45,7 @@ JOB_COLUMNS = (
     "duration (s)",
 )
 SUMMARY_COLUMNS = ("item", "value")
+FAILED_ROWS_SHEET = "Failed rows"
 MAX_CELL_TEXT = 32767  # Excel's limit on the characters of one cell
 MAX_COLUMN_WIDTH = 60
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
@@ -108,13 +113,19 @@ def write_report(
     headers: Sequence[str],
     lines: Sequence[ReportLine],
     summary: Sequence[tuple[str, CellValue]],
+    failed_rows: Sequence[Sequence[CellValue]] = (),
 ) -> None:
-    """Write the report workbook to ``path``, replacing any earlier file atomically."""
+    """Write the report workbook to ``path``, replacing any earlier file atomically.
+
+    ``failed_rows`` holds the original cells, in ``headers`` order, of each row that
+    failed, was invalid or was cancelled.
+    """
     workbook = Workbook(write_only=True)
     _write_sheet(
         workbook.create_sheet("Jobs"), (*headers, *JOB_COLUMNS), (ln.values() for ln in lines)
     )
     _write_sheet(workbook.create_sheet("Summary"), SUMMARY_COLUMNS, summary)
+    _write_sheet(workbook.create_sheet(FAILED_ROWS_SHEET), headers, failed_rows)
     with open_atomic(path) as handle:
         workbook.save(handle)
 

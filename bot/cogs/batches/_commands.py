@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs.batches._retry import retry_batch, retry_choices
 from bot.cogs.batches._sheets import compose_reply, is_sheet, prepare_sheet
 from bot.cogs.errors import UNEXPECTED_MESSAGE, describe_error
 from bot.errors import BatchNotFoundError, BotUserError
@@ -137,6 +138,23 @@ class Batches(
             if current.strip() in str(progress.batch_id)
         ]
         return choices[:25]
+
+    @app_commands.command(name="retry")
+    @app_commands.describe(
+        batch="The finished batch to retry. Default: your latest finished batch."
+    )
+    async def retry(self, interaction: discord.Interaction, batch: int | None = None) -> None:
+        """Run the failed and cancelled rows of a finished batch again, as a new batch."""
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        content = await retry_batch(self.bot, interaction, batch)
+        await interaction.followup.send(content, ephemeral=True)
+
+    @retry.autocomplete("batch")
+    async def retry_batch_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        """Offer the user's recently finished batches, newest first."""
+        return await retry_choices(self.bot, interaction, current)
 
     @app_commands.command(name="template")
     async def template(self, interaction: discord.Interaction) -> None:
