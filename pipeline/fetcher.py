@@ -253,6 +253,9 @@ class Fetcher:
             if tools is None:
                 await self._drop_upscale(job.job_id, index, "its Discord connection is not running")
                 continue
+            if not await self._claim_press(job.job_id, index):
+                log.info("job %s: U%d was pressed before a restart; awaiting it", job.job_id, index)
+                continue
             nonce = new_nonce()
             self.index.add_press(nonce, job.job_id, index)
             try:
@@ -263,6 +266,16 @@ class Fetcher:
                 await self._drop_upscale(job.job_id, index, f"pressing U{index} failed ({error})")
                 continue
             log.debug("job %s: pressed U%d on grid %s", job.job_id, index, message.id)
+
+    async def _claim_press(self, job_id: str, index: int) -> bool:
+        """Commit that U<index> is being pressed; return False if it already was."""
+
+        def compute(row: Job) -> dict[str, Any] | None:
+            if index in (row.upscales_pressed or ()):
+                return None
+            return {"upscales_pressed": [*(row.upscales_pressed or ()), index]}
+
+        return await self.ledger.modify(job_id, compute) is not None
 
     async def _queue_variations(
         self, job: TrackedJob, message: ChannelMessage, reply: Reply

@@ -284,6 +284,9 @@ class Job(Base):
     midjourney_job_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # Upscale indexes (1-4) still to press and still to receive.
     upscales_pending: Mapped[list[Any]] = mapped_column(default=list)
+    # Upscale indexes already pressed, committed before each press, so a restart that
+    # handles the grid again waits for their results instead of pressing twice.
+    upscales_pressed: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
     # Variation indexes (1-4) still to press and still to receive.
     variations_pending: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
     # One JSON object per variation queued or pressed after the grid: its status and the

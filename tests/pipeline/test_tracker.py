@@ -253,3 +253,40 @@ async def test_restart_after_variation_press_never_presses_again(make_engine):
         assert stored == sorted([(ImageKind.GRID, 0, grid.id), (ImageKind.VARIATION, 1, final.id)])
     finally:
         await cdn.stop()
+
+
+async def test_restart_after_upscale_press_never_presses_again(make_engine):
+    cdn = CdnServer()
+    await cdn.start()
+    try:
+        engine, relay, batch_id = await first_run(
+            make_engine, ["a red fox"], upscales=(2,), upscales_set=True
+        )
+        prompt, nonce, _ = relay.imagined[0]
+        grid = mj.grid(prompt, mj.new_job_uuid(), cdn.add("grid.png", png_bytes()))
+        await engine.handle_channel_event(
+            MessageCreated(mj.waiting(prompt, nonce=nonce), EventSource.BOT)
+        )
+        await engine.handle_channel_event(MessageCreated(grid, EventSource.BOT))
+
+        async def pressed() -> bool:
+            return len(relay.pressed) == 1
+
+        await wait_for(pressed)
+        await engine.stop()  # the process dies after pressing U2
+
+        # While no process listened, Midjourney posted the upscale.
+        upscaled = mj.upscale(prompt, 2, grid.id, cdn.add("u2.png", png_bytes(32, 32)))
+        restarted, relays = await make_engine(history=[grid, upscaled])
+        await restarted.start()
+        await restarted.wait_finished(batch_id)
+
+        job = (await jobs(restarted))[0]
+        assert job.status == JobStatus.DONE
+        assert relays[0].pressed == []  # U2 was not pressed a second time
+        async with restarted.db.sessions() as session:
+            images = list(await session.scalars(select(Image).where(Image.job_id == job.id)))
+        stored = sorted((image.kind, image.index) for image in images)
+        assert stored == sorted([(ImageKind.GRID, 0), (ImageKind.UPSCALE, 2)])
+    finally:
+        await cdn.stop()
