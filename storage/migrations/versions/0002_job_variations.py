@@ -20,21 +20,20 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Plain ADD COLUMN, not batch_alter_table: on SQLite a batch rebuilds the table, and with
+# foreign keys on, dropping the old jobs table cascades to every image row.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("jobs") as batch:
-        batch.add_column(
-            sa.Column(
-                "variations_pending", sa.JSON(), server_default=sa.text("'[]'"), nullable=False
-            )
-        )
-        batch.add_column(
-            sa.Column(
-                "variation_renders", sa.JSON(), server_default=sa.text("'[]'"), nullable=False
-            )
+    for name in ("variations_pending", "variation_renders"):
+        op.add_column(
+            "jobs", sa.Column(name, sa.JSON(), server_default=sa.text("'[]'"), nullable=False)
         )
 
 
 def downgrade() -> None:
+    # NOTE: on SQLite this batch rebuilds jobs; run it with foreign keys off, or the
+    # rebuild deletes the image rows through their cascade.
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("variation_renders")
         batch.drop_column("variations_pending")
