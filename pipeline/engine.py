@@ -113,6 +113,8 @@ class Engine:
         self._connections: dict[int, ConnectionRuntime] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
+        # True once jobs in flight are tracked again; see handle_channel_event.
+        self._tracking = False
 
         self.finisher = BatchFinisher(
             ledger=self.ledger,
@@ -166,6 +168,7 @@ class Engine:
         for connection in connections:
             self.tracker.register_connection(connection.id, _channel_of(connection))
         self.tracker.track(in_flight)
+        self._tracking = True
         if in_flight:
             log.info("re-attaching %d jobs in flight", len(in_flight))
 
@@ -187,6 +190,7 @@ class Engine:
         self._connections.clear()
         await self.tracker.close()
         self._started = False
+        self._tracking = False
         log.info("engine stopped")
 
     def add_listener(self, listener: BatchListener) -> None:
@@ -403,7 +407,17 @@ class Engine:
         return await self.finisher.wait_finished(batch_id)
 
     async def handle_channel_event(self, event: ChannelEvent) -> None:
-        """Take an event from the bot's gateway (the watcher cog) and track the job it concerns."""
+        """Take an event from the bot's gateway (the watcher cog) and track the job it concerns.
+
+        Events that arrive before start() has re-attached the jobs in flight are dropped
+        unseen: they would match no job, yet be remembered as seen, and the history
+        catch-up at start would then skip them as repeats.
+        """
+        if not self._tracking:
+            log.debug(
+                "engine not tracking yet; %s left to the history catch-up", type(event).__name__
+            )
+            return
         await self.tracker.handle(event)
 
     # The tracker's ConnectionControl ----------------------------------------------------------

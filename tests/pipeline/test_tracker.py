@@ -290,3 +290,20 @@ async def test_restart_after_upscale_press_never_presses_again(make_engine):
         assert stored == sorted([(ImageKind.GRID, 0), (ImageKind.UPSCALE, 2)])
     finally:
         await cdn.stop()
+
+
+async def test_reply_before_engine_start_is_kept(make_engine):
+    engine, relay, _ = await first_run(make_engine, ["a red fox"])
+    (fox, _, _), *_ = relay.imagined
+    await engine.stop()
+
+    # The bot's gateway is up before the engine: the reply arrives, then start() reads it
+    # again from history.
+    answered = mj.waiting(fox, nonce=None)
+    restarted, _ = await make_engine(history=[answered])
+    await restarted.handle_channel_event(MessageCreated(answered, EventSource.BOT))
+    await restarted.start()
+
+    job = (await jobs(restarted))[0]
+    assert job.status == JobStatus.WAITING
+    assert job.progress_message_id == answered.id
