@@ -33,7 +33,7 @@ def default_plan_slots() -> dict[str, PlanSlots]:
 
 
 class DiscordSettings(BaseModel):
-    """Where the MidJAu bot and the relay find Discord (or the sandbox)."""
+    """Addresses and limits of Discord (or the sandbox) for the bot and the relay."""
 
     bot_token: SecretStr | None = None
     api_base: str = "https://discord.com/api/v10"
@@ -49,7 +49,7 @@ class DiscordSettings(BaseModel):
 
 
 class PacingSettings(BaseModel):
-    """How fast the relay acts for a connected Discord user; kept human on purpose."""
+    """Pace of the relay for a connected Discord user, kept human on purpose."""
 
     min_gap_seconds: float = Field(default=2.0, ge=0)
     jitter_seconds: float = Field(default=1.5, ge=0)
