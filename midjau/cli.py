@@ -173,7 +173,7 @@ def _configure_logging(settings: Settings, *, verbose: bool, demo: bool) -> None
 
 
 class CommandError(Exception):
-    """A problem with the command line or its inputs; the message says how to fix it."""
+    """A problem with the command line or its inputs; the message explains how to fix it."""
 
 
 async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:

@@ -170,7 +170,7 @@ async def _run_as_user(
             await user.click_button(reply["id"], run_button["custom_id"])
         elif not await service.engine.active_batches(user_id):
             # The bot started nothing: the sheet could not be read or had no valid row.
-            raise DemoError("the bot did not start a batch; its reply above says why")
+            raise DemoError("the bot did not start a batch; its reply above gives the reason")
 
         batch_id = await _wait_for_batch(service, user_id)
         final, result = await _follow_progress(service, batch_id, console)
@@ -186,7 +186,7 @@ RUN_BUTTON_PREFIX = "midjau:batch:run:"
 
 
 def _is_batch_reply(sandbox: Sandbox) -> Callable[[dict[str, Any]], bool]:
-    """Match the bot's answer to /batch run: a validation summary or the start notice."""
+    """Match the bot's reply to /batch run: a validation summary or the start notice."""
 
     def predicate(message: dict[str, Any]) -> bool:
         author = message.get("author") or {}
@@ -200,7 +200,7 @@ def _is_batch_reply(sandbox: Sandbox) -> Callable[[dict[str, Any]], bool]:
     return predicate
 
 
-# Discord's flags of a message only its user sees, and of a deferred reply still "thinking…".
+# Discord's flags of an ephemeral message, and of a deferred reply still "thinking…".
 EPHEMERAL_FLAG = 1 << 6
 LOADING_FLAG = 1 << 7
 

@@ -55,7 +55,7 @@ class PacingSettings(BaseModel):
     jitter_seconds: float = Field(default=1.5, ge=0)
     daily_cap: int = Field(default=1000, ge=1)
     plan_slots: dict[str, PlanSlots] = Field(default_factory=default_plan_slots)
-    # Seconds an account sends nothing after Midjourney answers "Queue full".
+    # Seconds an account sends nothing after Midjourney replies "Queue full".
     queue_full_backoff_seconds: float = Field(default=30.0, ge=0)
 
 
@@ -106,7 +106,7 @@ class SandboxSettings(BaseModel):
     attachment_ttl_seconds: float = Field(default=86400.0, gt=0)
     # Largest upload per message, also sent to bots as the interaction's attachment_size_limit.
     upload_limit_bytes: int = Field(default=10 * MIB, ge=1024)
-    # Seconds an application has to answer an interaction before the user sees it fail.
+    # Seconds an application has to respond to an interaction before it fails for the user.
     interaction_timeout_seconds: float = Field(default=3.0, gt=0)
     # Gateway heartbeat interval sent in HELLO, in milliseconds (Discord: 41250).
     heartbeat_interval_ms: int = Field(default=41250, ge=50)

@@ -2,7 +2,7 @@
 
 Both streams that report on a job end up here: the MidJAu bot's gateway (through the
 watcher cog, which converts discord.py objects) and the connected user's own gateway
-session (through the relay, which reads raw payloads). The tracker sees only these
+session (through the relay, which reads raw payloads). The tracker receives only these
 records, so it is tested without discord.py.
 """
 
@@ -98,7 +98,7 @@ class Button:
 
 @dataclass(frozen=True, slots=True)
 class ChannelMessage:
-    """A Discord message as the pipeline sees it."""
+    """A Discord message in the form the pipeline uses."""
 
     id: str
     channel_id: str
@@ -157,7 +157,7 @@ class ChannelMessage:
 
 
 class EventSource(StrEnum):
-    """Which connection delivered an event."""
+    """The connection that delivered an event."""
 
     BOT = "bot"
     USER = "user"

@@ -1,7 +1,8 @@
 """Signed download links for output files too big to attach in Discord.
 
 A link names a batch and a file and carries an HMAC of both with an expiry, so the web
-route can serve it without a login and nobody can forge a link to another batch's file.
+route can serve it without a login, and no one without the secret can forge a link to
+another batch's file.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class InvalidDownloadTokenError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DownloadGrant:
-    """What a valid token allows: one file of one batch until ``expires_at``."""
+    """Permission a valid token grants: one file of one batch until ``expires_at``."""
 
     batch_id: int
     filename: str

@@ -1,4 +1,4 @@
-"""What the engine tells the surfaces (Discord bot, web, CLI) about a batch."""
+"""Batch progress and results that the engine sends to the surfaces (Discord bot, web, CLI)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class BatchOptions:
-    """Choices that apply to every row unless the row's own cell says otherwise."""
+    """Choices that apply to every row unless the row's own cell sets another value."""
 
     default_upscales: tuple[int, ...] = ()  # 1-4; () means no upscales
     split_grids: bool = False

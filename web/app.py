@@ -30,12 +30,12 @@ def create_app(settings: Settings, db: Database, secret: bytes) -> web.Applicati
 
 
 async def handle_health(request: web.Request) -> web.Response:
-    """Report whether the process is up and its database answers."""
+    """Report whether the process is up and its database responds."""
     try:
         async with request.app[DATABASE_KEY].engine.connect() as connection:
             await connection.execute(text("select 1"))
     except Exception:
-        _log.exception("health check: the database did not answer")
+        _log.exception("health check: the database did not respond")
         return web.json_response({"status": "error", "database": "unavailable"}, status=503)
     return web.json_response({"status": "ok", "database": "ok"})
 

@@ -1,4 +1,4 @@
-"""What intake makes of a sheet: rows ready to become jobs, and problems that name their cell."""
+"""Intake results: rows ready to become jobs, and problems that name their cell."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class IntakeError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CellProblem:
-    """One thing wrong with one cell, said so the user can find and fix it."""
+    """One thing wrong with one cell, worded so the user can find and fix it."""
 
     sheet: str
     row: int
