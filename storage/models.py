@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Enum,
     ForeignKey,
@@ -192,6 +193,19 @@ class MidjourneyConnection(Base):
         _enum(ConnectionState), default=ConnectionState.ACTIVE
     )
     pause_reason: Mapped[str] = mapped_column(Text, default="")
+    paused_at: Mapped[datetime | None] = mapped_column()
+    # Link to the Midjourney or Discord message the user must acknowledge to go on, if any.
+    pause_link: Mapped[str] = mapped_column(Text, default="")
+    # The user's choices for two Midjourney answers: switch to relax mode once fast hours
+    # are used up (instead of pausing), and press Appeal on soft moderation (instead of
+    # failing the row at once).
+    relax_when_fast_used_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    appeal_soft_moderation: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "relax" once fast hours ran out and the user chose to go on in relax; "" otherwise.
+    speed_override: Mapped[str] = mapped_column(String(16), default="")
+    # Jobs in flight Midjourney really accepted before answering "queue full"; None until
+    # learned. The dispatcher keeps below it even when the plan allows more.
+    learned_job_limit: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="connections")
