@@ -136,14 +136,14 @@ class Product:
             await self.user.click_button(reply["id"], button["custom_id"])
         return await self._new_batch(known)
 
-    async def finish(self, batch_id: int, timeout: float = BATCH_TIMEOUT) -> Outcome:
+    async def finish(self, batch_id: int, within: float = BATCH_TIMEOUT) -> Outcome:
         """Wait for the batch to finish; return the ZIP entries and report the bot posted."""
         try:
-            result = await asyncio.wait_for(self.service.engine.wait_finished(batch_id), timeout)
+            result = await asyncio.wait_for(self.service.engine.wait_finished(batch_id), within)
         except TimeoutError:
             progress = await self.service.engine.progress(batch_id)
             raise AssertionError(
-                f"batch {batch_id} did not finish within {timeout:.0f} s: {progress}"
+                f"batch {batch_id} did not finish within {within:.0f} s: {progress}"
             ) from None
         post = await self.user.wait_for_message(
             _is_result_post(self.sandbox, batch_id), timeout=REPLY_TIMEOUT
@@ -220,7 +220,6 @@ def product_settings(data_dir: Path, sandbox: Sandbox, **overrides: Any) -> Sett
     ``overrides`` are top-level Settings fields; ``timeouts``, ``pacing`` and ``discord``
     may be dicts that update those sections.
     """
-    scale = sandbox.settings.time_scale
     base = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
     discord = DiscordSettings.model_validate(
         base.discord.model_dump()
