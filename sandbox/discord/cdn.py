@@ -71,6 +71,9 @@ class AttachmentStore:
         self.base_url = ""
         # Tests move this clock forward to make every issued link expire.
         self.clock: Callable[[], float] = time.time
+        # Age given to the links in message payloads, as if the message were read long after
+        # it was posted. Past the ttl, links arrive expired. Refreshed links are always new.
+        self.link_age_seconds = 0.0
         self._key = secrets.token_bytes(32)
         self._files: OrderedDict[str, StoredAttachment] = OrderedDict()
         self._stored_bytes = 0
@@ -90,9 +93,13 @@ class AttachmentStore:
         """Return a stored file by id, or None when unknown or evicted."""
         return self._files.get(attachment_id)
 
-    def payload(self, attachment: StoredAttachment) -> dict[str, Any]:
-        """Build the attachment object with freshly signed ``url`` and ``proxy_url``."""
-        query = self._signed_query(attachment.path)
+    def payload(self, attachment: StoredAttachment, *, age: float | None = None) -> dict[str, Any]:
+        """Build the attachment object with signed ``url`` and ``proxy_url``.
+
+        The links count as issued ``age`` seconds ago (``link_age_seconds`` when None).
+        """
+        issued_ago = self.link_age_seconds if age is None else age
+        query = self._signed_query(attachment.path, issued_ago)
         data: dict[str, Any] = {
             "id": attachment.id,
             "filename": attachment.filename,
@@ -133,7 +140,7 @@ class AttachmentStore:
         attachment = self._files.get(parts[2])
         if attachment is None:
             return None
-        return self.payload(attachment)["url"]
+        return self.payload(attachment, age=0.0)["url"]
 
     def open_upload_slot(self, filename: str) -> tuple[str, str]:
         """Reserve a cloud-upload slot; return (upload_filename, upload_url)."""
@@ -155,8 +162,8 @@ class AttachmentStore:
             del self._uploads[upload_filename]
         return data
 
-    def _signed_query(self, path: str) -> str:
-        issued = int(self.clock())
+    def _signed_query(self, path: str, issued_ago: float = 0.0) -> str:
+        issued = int(self.clock() - issued_ago)
         expiry_hex = format(int(issued + self.ttl_seconds), "x")
         issued_hex = format(issued, "x")
         signature = self._signature(path, expiry_hex, issued_hex)

@@ -1,8 +1,12 @@
 """The gateway: websocket sessions with HELLO, IDENTIFY, heartbeats, RESUME and dispatch.
 
 A session outlives its connection: dispatches made while no socket is attached are kept
-(up to ``REPLAY_LIMIT``) and replayed on RESUME, as Discord does. Frames are TEXT JSON,
-which discord.py reads without inflating, whatever ``compress=`` value its URL requests.
+(up to ``REPLAY_LIMIT``) and replayed on RESUME, as Discord does; a session invalidated as
+not resumable is forgotten with them. Frames are TEXT JSON, which discord.py reads without
+inflating, whatever ``compress=`` value its URL requests.
+
+For tests, an account's IDENTIFY and RESUME can be held back (``hold_sessions``) so that
+its client stays disconnected while other accounts keep posting, as during an outage.
 """
 
 from __future__ import annotations
@@ -110,6 +114,8 @@ class GatewayHub:
         self._discord = discord
         self.sessions: dict[str, GatewaySession] = {}
         self.connections: set[GatewayConnection] = set()
+        # IDENTIFY and RESUME frames of held accounts, by account id, processed on release.
+        self._held: dict[str, list[tuple[GatewayConnection, int, dict[str, Any]]]] = {}
         # Set at shutdown so clients that reconnect meanwhile are turned away.
         self.closing = False
 
@@ -184,6 +190,27 @@ class GatewayHub:
             dropped += 1
         return dropped
 
+    def hold_sessions(self, user_id: str) -> None:
+        """Leave the account's IDENTIFY and RESUME frames unanswered until released.
+
+        Its clients stay connected but without a session, so they miss every dispatch.
+        """
+        self._held.setdefault(user_id, [])
+
+    def release_sessions(self, user_id: str) -> int:
+        """Process the held IDENTIFY and RESUME frames of an account and return their number."""
+        held = self._held.pop(user_id, [])
+        answered = 0
+        for connection, op, data in held:
+            if connection not in self.connections:
+                continue
+            if op == IDENTIFY:
+                self._identify(connection, data)
+            else:
+                self._resume(connection, data)
+            answered += 1
+        return answered
+
     async def close_all(self) -> None:
         """Close every socket (going away), for shutdown."""
         self.closing = True
@@ -248,6 +275,8 @@ class GatewayHub:
             asyncio.get_running_loop().call_later(
                 HEARTBEAT_ACK_DELAY, connection.send, {"op": HEARTBEAT_ACK}
             )
+        elif op in (IDENTIFY, RESUME) and self._hold(connection, op, data or {}):
+            return
         elif op == IDENTIFY:
             self._identify(connection, data or {})
         elif op == RESUME:
@@ -260,6 +289,19 @@ class GatewayHub:
             return
         else:
             connection.close(UNKNOWN_OPCODE)
+
+    def _hold(self, connection: GatewayConnection, op: int, data: dict[str, Any]) -> bool:
+        """Park the frame when its account is held; return whether it was parked."""
+        account = self._discord.account_for_gateway_token(str(data.get("token", "")))
+        if account is None or account.id not in self._held:
+            return False
+        self._held[account.id].append((connection, op, data))
+        _log.info(
+            "gateway %s of user %s held back",
+            "IDENTIFY" if op == IDENTIFY else "RESUME",
+            account.id,
+        )
+        return True
 
     def _identify(self, connection: GatewayConnection, data: dict[str, Any]) -> None:
         if connection.session is not None:

@@ -61,6 +61,8 @@ class PendingInteraction:
     original_message_id: str | None = None
     message_ids: set[str] = field(default_factory=set)
     timeout: asyncio.TimerHandle | None = None
+    # Fires when the token stops accepting followups and edits (Discord: after 15 minutes).
+    token_expiry: asyncio.TimerHandle | None = None
 
 
 class InteractionRouter:
@@ -118,6 +120,8 @@ class InteractionRouter:
         for pending in self.pending.values():
             if pending.timeout is not None:
                 pending.timeout.cancel()
+            if pending.token_expiry is not None:
+                pending.token_expiry.cancel()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -228,6 +232,8 @@ class InteractionRouter:
         loop = asyncio.get_running_loop()
         timeout = self._discord.settings.interaction_timeout_seconds
         pending.timeout = loop.call_later(timeout, self._expire, pending.id)
+        token_ttl = self._discord.settings.interaction_token_ttl_seconds
+        pending.token_expiry = loop.call_later(token_ttl, self._expire_token, pending.token)
         _log.info("interaction %s from user %s sent to bot %s", pending.id, user.id, bot.id)
         return pending.id
 
@@ -240,6 +246,14 @@ class InteractionRouter:
             "interaction %s was not acknowledged in time; the user gets a failure", interaction_id
         )
         self.notify_user(pending, "INTERACTION_FAILURE", reason_code=REASON_TIMEOUT)
+
+    def _expire_token(self, token: str) -> None:
+        # Followups and @original edits look the token up here, so they now fail with
+        # 404 Unknown Webhook. NOTE: Discord's own error for an expired token may differ.
+        pending = self.by_token.pop(token, None)
+        if pending is not None:
+            pending.expired = True
+            _log.info("interaction %s: its token expired", pending.id)
 
     def _bot_interaction(
         self, pending: PendingInteraction, payload: dict[str, Any], uploads: Sequence[Upload]

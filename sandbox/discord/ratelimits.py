@@ -1,8 +1,13 @@
-"""A test knob: make the next N requests to a route answer 429 like Discord does."""
+"""Test knobs: reject the next N requests to a route with 429 as Discord does, and log
+every REST request so a test can see how a client paced itself."""
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+
+# Requests the log keeps; older ones are dropped so long runs stay at flat memory.
+REQUEST_LOG_SIZE = 10_000
 
 
 @dataclass(slots=True)
@@ -53,3 +58,35 @@ class RateLimitKnobs:
                 return rule
         self._rules = [rule for rule in self._rules if rule.remaining > 0]
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One REST request the sandbox Discord handled."""
+
+    at: float  # time.monotonic() when it arrived
+    method: str
+    route: str  # the route template, such as /channels/{channel_id}/messages
+    path: str  # the concrete path without the /api/vN prefix
+    status: int  # the response status, or 0 when the handler failed unexpectedly
+
+
+class RequestLog:
+    """The latest REST requests, oldest first."""
+
+    def __init__(self, size: int = REQUEST_LOG_SIZE) -> None:
+        self._records: deque[RequestRecord] = deque(maxlen=size)
+
+    def add(self, record: RequestRecord) -> None:
+        self._records.append(record)
+
+    def matching(
+        self, *, method: str | None = None, route: str | None = None
+    ) -> list[RequestRecord]:
+        """Return the requests with this method and route (template or concrete path)."""
+        return [
+            record
+            for record in self._records
+            if (method is None or record.method == method.upper())
+            and (route is None or route in (record.route, record.path))
+        ]

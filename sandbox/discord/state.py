@@ -26,7 +26,7 @@ from sandbox.discord.messages import (
     render_message,
 )
 from sandbox.discord.payloads import iso_timestamp, user_payload
-from sandbox.discord.ratelimits import RateLimitKnobs
+from sandbox.discord.ratelimits import RateLimitKnobs, RequestLog
 from sandbox.discord.responses import InteractionResponses
 from sandbox.discord.snowflakes import SnowflakeFactory
 from sandbox.discord.world import Account, Channel, build_world
@@ -48,6 +48,7 @@ class SandboxDiscord:
         self.interactions = InteractionRouter(self)
         self.responses = InteractionResponses(self)
         self.rate_limits = RateLimitKnobs()
+        self.requests = RequestLog()
         self.applications: dict[str, SandboxApplication] = {}
         self.base_url = ""
 
@@ -150,8 +151,13 @@ class SandboxDiscord:
         flags: int = 0,
         ephemeral_to: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        publish: bool = True,
     ) -> StoredMessage:
-        """Store a new message and dispatch MESSAGE_CREATE to everyone who may see it."""
+        """Store a new message and dispatch MESSAGE_CREATE to everyone who may see it.
+
+        ``publish=False`` stores it without any gateway event, as when Discord loses one:
+        only channel history then has the message.
+        """
         channel = self.channel(channel_id)
         if ephemeral_to is not None:
             flags |= EPHEMERAL_FLAG
@@ -181,7 +187,8 @@ class SandboxDiscord:
         )
         message = StoredMessage(data, list(attachments), ephemeral_to)
         self.messages.add(message)
-        self.publish("MESSAGE_CREATE", message)
+        if publish:
+            self.publish("MESSAGE_CREATE", message)
         return message
 
     def update_message(self, message: StoredMessage, changes: Mapping[str, Any]) -> StoredMessage:
@@ -255,12 +262,14 @@ class SandboxDiscord:
         interaction: Mapping[str, Any] | None = None,
         flags: int = 0,
         ephemeral_to: str | None = None,
+        publish: bool = True,
     ) -> dict[str, Any]:
         """Post a message as an application's bot and return the message object.
 
         ``author`` is a user id or a user object. ``interaction`` contains ``id``, ``name``,
         ``type`` and ``user`` (or ``user_id``), and becomes the message's ``interaction`` and
         ``interaction_metadata``. ``ephemeral_to`` makes the message visible to that user only.
+        ``publish=False`` stores it without a MESSAGE_CREATE event.
         """
         account = self._author_account(author)
         attachments = [
@@ -288,6 +297,7 @@ class SandboxDiscord:
             flags=flags,
             ephemeral_to=ephemeral_to,
             extra=extra,
+            publish=publish,
         )
         return self.render(message)
 

@@ -144,3 +144,30 @@ def could_not_complete_embed(echo: str) -> dict[str, Any]:
     """Return the failure notice that replies to a job's progress message."""
     description = "Sorry! Could not complete the job. Please try again; your GPU time was not used."
     return embed("Could not complete", description, footer=f"/imagine {echo}", color=YELLOW)
+
+
+def output_filter_embed(echo: str) -> dict[str, Any]:
+    """Return the notice that a finished render was withheld by Midjourney's output filters."""
+    description = (
+        "Your image was blocked by our output filters, because the result may break our "
+        "community guidelines. Your GPU time was not used."
+    )
+    return embed("Request cancelled due to output filters", description, footer=f"/imagine {echo}")
+
+
+def invalid_link_embed(url: str, raw_prompt: str) -> dict[str, Any]:
+    """Return the "Invalid link" error for an image URL Midjourney could not read."""
+    description = (
+        f"The link `{url}` could not be read. Use a direct link to a public image "
+        "(.png, .jpg, .webp or .gif)."
+    )
+    return embed("Invalid link", description, footer=f"/imagine {raw_prompt}")
+
+
+def unsupported_parameter_description(name: str) -> str:
+    """Return the "Invalid parameter" description for a parameter the model version dropped."""
+    return f"`--{name}` is not compatible with the model version of your settings."
+
+
+# Plain content, without an embed, that Midjourney sends when it cannot take a command.
+FAILED_TO_PROCESS = "Failed to process your command 😭"

@@ -38,6 +38,7 @@ class DiscordState(Protocol):
         interaction: dict[str, Any] | None = None,
         flags: int = 0,
         ephemeral_to: str | None = None,
+        publish: bool = True,
     ) -> dict[str, Any]: ...
 
     def edit_message(self, channel_id: str, message_id: str, **changes: Any) -> dict[str, Any]: ...
@@ -103,9 +104,23 @@ class JobRunner:
             nonce=job.take_nonce(),
             reference_id=job.reference_id,
         )
+        if self._matches(job, self.knobs.stalled_words):
+            job.state = "stalled"
+            return
         if not await self._show_progress(job, waiting["id"]):
             return
 
+        if self._matches(job, self.knobs.unfinished_words):
+            job.state = "unfinished"
+            return
+        if self._matches(job, self.knobs.filtered_words):
+            self.post(
+                job,
+                embeds=[content.output_filter_embed(job.prompt.echo)],
+                reference_id=waiting["id"],
+            )
+            job.state = "failed"
+            return
         if self._matches(job, self.knobs.failing_words):
             self.post(
                 job,
@@ -127,6 +142,8 @@ class JobRunner:
             files=[self._png(job, grid)],
             components=content.grid_components(job.uuid),
             reference_id=waiting["id"] if self.knobs.final_as_reply else None,
+            interaction=job.interaction if self.knobs.final_carries_interaction else None,
+            publish=not self._matches(job, self.knobs.undelivered_final_words),
         )
         job.message_id = str(final["id"])
         job.state = "done"
@@ -200,10 +217,9 @@ class JobRunner:
         )
 
     def post(self, job: SimulatedJob, **fields: Any) -> dict[str, Any]:
-        """Post a message of ``job`` in its channel, with its interaction metadata."""
-        return self.discord.post_message(
-            job.channel_id, self.bot_user, interaction=job.interaction, **fields
-        )
+        """Post a message of ``job`` in its channel, with its interaction metadata unless given."""
+        fields.setdefault("interaction", job.interaction)
+        return self.discord.post_message(job.channel_id, self.bot_user, **fields)
 
     def _png(
         self, job: SimulatedJob, image: render.RenderedImage, uuid: str | None = None

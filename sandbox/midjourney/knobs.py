@@ -103,6 +103,36 @@ class MidjourneyKnobs:
     grid_long_side: int = 512
     # Answers the next interactions get instead of 204, oldest first.
     rejections: deque[Rejection] = field(default_factory=deque)
+    # False gives the 2023 final grid: no interaction object, so only its prompt echo and
+    # the job uuid in its file name tie it to a job.
+    final_carries_interaction: bool = True
+    # Cut the echoed prompt to this many characters, as Discord's 2000-character message
+    # limit keeps Midjourney from echoing very long prompts whole. None echoes all of it.
+    echo_limit: int | None = None
+    # Prompt words whose job ends, after its progress, with "Request cancelled due to output
+    # filters" as a reply to the progress message.
+    filtered_words: frozenset[str] = frozenset()
+    # Prompt words that get the plain-text reply "Failed to process your command".
+    unprocessable_words: frozenset[str] = frozenset()
+    # Parameter names (without "--") that get an "Invalid parameter" reply, as Midjourney
+    # sends for parameters that the account's model version dropped.
+    unsupported_parameters: frozenset[str] = frozenset()
+    # Text that makes an image URL of a prompt unreadable, so it gets an "Invalid link" reply.
+    invalid_link_fragments: frozenset[str] = frozenset()
+    # Prompt words whose /imagine Midjourney acknowledges and then never replies to.
+    swallowed_words: frozenset[str] = frozenset()
+    # Prompt words whose job stops after "Waiting to start": no progress and no grid.
+    stalled_words: frozenset[str] = frozenset()
+    # Prompt words whose job shows its progress but never posts its grid.
+    unfinished_words: frozenset[str] = frozenset()
+    # Prompt words whose grid is stored in the channel with no gateway event, as when
+    # Discord loses one: only channel history has it.
+    undelivered_final_words: frozenset[str] = frozenset()
+    # Answer every /imagine with a "Pending mod message" until switched off (or until the
+    # user presses its Acknowledged button).
+    pending_moderation: bool = False
+    # Answer every /imagine with "Subscription required" until switched off.
+    subscription_ended: bool = False
 
     @property
     def job_duration(self) -> float:

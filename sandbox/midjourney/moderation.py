@@ -40,6 +40,8 @@ class Moderation:
         self.knobs = knobs
         self.bot_user = bot_user
         self.pending: dict[str, PendingAppeal] = {}
+        # Ids of the notices whose Appeal button was pressed, in order, for tests to read.
+        self.pressed: list[str] = []
 
     def is_soft_moderated(self, raw_prompt: str) -> bool:
         """Return whether ``raw_prompt`` contains a word of ``knobs.soft_moderated_words``."""
@@ -80,7 +82,10 @@ class Moderation:
         """Return and forget the held prompt an Appeal button belongs to."""
         if not custom_id.startswith(APPEAL_PREFIX):
             return None
-        return self.pending.pop(custom_id.removeprefix(APPEAL_PREFIX), None)
+        appeal = self.pending.pop(custom_id.removeprefix(APPEAL_PREFIX), None)
+        if appeal is not None:
+            self.pressed.append(appeal.message_id)
+        return appeal
 
     def reject_appeal(
         self, appeal: PendingAppeal, nonce: str | None, interaction: dict[str, Any]

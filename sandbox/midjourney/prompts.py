@@ -43,7 +43,11 @@ class JobPrompt:
 
 
 def parse_prompt(
-    raw: str, *, suffix: str, short_link: Callable[[str], str] | None = None
+    raw: str,
+    *,
+    suffix: str,
+    short_link: Callable[[str], str] | None = None,
+    echo_limit: int | None = None,
 ) -> JobPrompt:
     """Check ``raw`` and return the job's prompt; raise InvalidPromptError for a bad parameter."""
     prompt = DASHES.sub("--", " ".join(raw.split()))
@@ -65,9 +69,10 @@ def parse_prompt(
     echo_parts.extend(_format_parameter(name, value) for name, value in parameters)
     echo_parts.extend(suffix_parts)
 
+    echo = " ".join(echo_parts)
     return JobPrompt(
         raw=raw,
-        echo=" ".join(echo_parts),
+        echo=echo if echo_limit is None else echo[:echo_limit].rstrip(),
         text=text,
         aspect=_aspect(parameters),
         seed=_seed(parameters),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from midjourney.messages import EPHEMERAL_FLAG, MIDJOURNEY_BOT_ID
 from sandbox.discord.payloads import user_payload
-from sandbox.midjourney import content
+from sandbox.midjourney import account_notices, content, faults
 from sandbox.midjourney.jobs import DiscordState, JobRunner, SimulatedJob
 from sandbox.midjourney.knobs import IMAGINE_COMMAND_ID, MidjourneyKnobs
 from sandbox.midjourney.moderation import Moderation, PendingAppeal
@@ -72,6 +72,8 @@ class MidjourneySimulator:
         self._tasks: set[asyncio.Task[None]] = set()
         # Seeded so a sandbox run produces the same job ids and images every time.
         self._random = random.Random(0x5EED)  # noqa: S311 - ids and seeds of a simulation
+        # Interactions (commands and presses) that reached Midjourney, rejected ones included.
+        self.interactions_received = 0
 
     def commands(self) -> list[dict[str, Any]]:
         """Return /imagine as the application-command-index lists it."""
@@ -99,6 +101,7 @@ class MidjourneySimulator:
         self, user_id: str, payload: dict[str, Any]
     ) -> tuple[int, dict[str, Any]] | None:
         """Reject a stale command version, an unknown message or a switched-on fault."""
+        self.interactions_received += 1
         if self.knobs.rejections:
             rejection = self.knobs.rejections.popleft()
             return rejection.status, rejection.body
@@ -146,6 +149,12 @@ class MidjourneySimulator:
                 "name": "imagine",
                 "user": user,
             }
+            notice = account_notices.notice_for_imagine(self.knobs, user_id)
+            if notice is not None:
+                self.discord.post_message(
+                    channel_id, self.bot_user, nonce=nonce, interaction=interaction, **notice
+                )
+                return
             await self.imagine(user, channel_id, _prompt_option(payload), nonce, interaction)
             return
 
@@ -165,6 +174,13 @@ class MidjourneySimulator:
         interaction: dict[str, Any],
     ) -> None:
         """Check an /imagine prompt and start, queue or reject its job."""
+        fault = faults.imagine_fault(self.knobs, raw_prompt)
+        if fault is not None:
+            if fault:  # an empty answer: Midjourney swallowed the prompt
+                self.discord.post_message(
+                    channel_id, self.bot_user, nonce=nonce, interaction=interaction, **fault
+                )
+            return
         banned = self._banned_word(raw_prompt)
         if banned:
             self._post_error(
@@ -176,7 +192,9 @@ class MidjourneySimulator:
             )
             return
         try:
-            prompt = parse_prompt(raw_prompt, suffix=self.knobs.suffix)
+            prompt = parse_prompt(
+                raw_prompt, suffix=self.knobs.suffix, echo_limit=self.knobs.echo_limit
+            )
         except InvalidPromptError as error:
             embed = content.invalid_parameter_embed(error.description, raw_prompt)
             self._post_error(user, channel_id, embed, nonce, interaction)
@@ -225,6 +243,10 @@ class MidjourneySimulator:
         interaction_id: str,
     ) -> bool:
         interaction = {"id": interaction_id, "type": MESSAGE_COMPONENT, "user": user}
+        if account_notices.is_acknowledgement(custom_id):
+            self._succeed(user["id"], interaction_id, nonce)
+            self.knobs.pending_moderation = False
+            return True
         appeal = self.moderation.take_appeal(custom_id)
         if appeal is not None:
             self._succeed(user["id"], interaction_id, nonce)
@@ -269,7 +291,9 @@ class MidjourneySimulator:
             return
         # An accepted appeal removes the notice and runs the job as a fresh one.
         self.discord.delete_message(appeal.channel_id, appeal.message_id)
-        prompt = parse_prompt(appeal.raw_prompt, suffix=self.knobs.suffix)
+        prompt = parse_prompt(
+            appeal.raw_prompt, suffix=self.knobs.suffix, echo_limit=self.knobs.echo_limit
+        )
         job = self._new_job(appeal.user, appeal.channel_id, prompt, prompt.seed, nonce, interaction)
         self.submit(job)
 

@@ -41,6 +41,7 @@ class RecordingDiscord:
         interaction: dict[str, Any] | None = None,
         flags: int = 0,
         ephemeral_to: str | None = None,
+        publish: bool = True,
     ) -> dict[str, Any]:
         message = {
             "id": str(next(self._ids)),
@@ -57,7 +58,8 @@ class RecordingDiscord:
             "ephemeral_to": ephemeral_to,
         }
         self.messages[message["id"]] = message
-        self.events.append(RecordedEvent("create", dict(message)))
+        # An unpublished message is stored with no gateway event, so it is logged apart.
+        self.events.append(RecordedEvent("create" if publish else "store", dict(message)))
         return message
 
     def edit_message(self, channel_id: str, message_id: str, **changes: Any) -> dict[str, Any]:

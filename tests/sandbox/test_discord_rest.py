@@ -147,6 +147,40 @@ async def test_rate_limit_knob_answers_429_then_passes(
     assert status == 200
 
 
+async def test_request_log_records_each_api_request_with_its_status(
+    discord_sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    discord_sandbox.discord.rate_limit_next(1, method="GET", route="/users/@me", retry_after=0.1)
+    url = f"{discord_sandbox.api_base}/users/@me"
+    for _ in range(2):
+        await call(http, "GET", url, bot_headers(discord_sandbox))
+    await call(http, "GET", url, {})
+
+    records = discord_sandbox.discord.requests.matching(method="GET", route="/users/@me")
+    assert [record.status for record in records] == [429, 200, 401]
+    assert records[0].at <= records[1].at <= records[2].at
+
+
+async def test_aged_links_arrive_expired_and_refresh_gives_a_valid_one(
+    discord_sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    state = discord_sandbox.discord
+    state.cdn.link_age_seconds = 2 * state.cdn.ttl_seconds
+    message = state.post_message(
+        discord_sandbox.channel_id,
+        MIDJOURNEY_BOT_ID,
+        files=[SandboxFile("grid.png", b"png-bytes", "image/png", 4, 4)],
+    )
+    url = message["attachments"][0]["url"]
+    async with http.get(url) as response:
+        assert response.status == 404
+
+    refreshed = state.cdn.refresh(url)
+    assert refreshed is not None
+    async with http.get(refreshed) as response:
+        assert await response.read() == b"png-bytes"
+
+
 async def test_signed_url_expires_and_refresh_restores(
     discord_sandbox: Sandbox, http: aiohttp.ClientSession
 ) -> None:

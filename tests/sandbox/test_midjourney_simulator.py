@@ -137,6 +137,33 @@ async def test_final_without_reference_when_knob_off(
     assert discord.of_kind("update") == []
 
 
+async def test_2023_final_carries_no_interaction_when_knob_off(
+    simulator: MidjourneySimulator, discord: RecordingDiscord
+) -> None:
+    simulator.knobs.final_carries_interaction = False
+    await send(simulator, imagine_payload(simulator, "red fox", "1"), "9001")
+    final = (await wait_for(lambda: finals(discord)))[0]
+
+    waiting = discord.of_kind("create")[0]
+    assert waiting["interaction_metadata"]["id"] == "9001"
+    assert final.get("interaction_metadata") is None
+    assert final.get("interaction") is None
+
+
+async def test_long_prompt_echo_is_cut_to_the_limit(
+    simulator: MidjourneySimulator, discord: RecordingDiscord
+) -> None:
+    simulator.knobs.echo_limit = 100
+    prompt = "red fox " * 100
+    await send(simulator, imagine_payload(simulator, prompt, "1"), "9001")
+    final = (await wait_for(lambda: finals(discord)))[0]
+
+    echo = final["content"].split("**")[1]
+    assert len(echo) <= 100
+    assert prompt.startswith(echo)
+    assert next(iter(simulator.jobs.values())).prompt.raw == prompt
+
+
 async def test_upscale_press_replies_with_single_image(
     simulator: MidjourneySimulator, discord: RecordingDiscord
 ) -> None:

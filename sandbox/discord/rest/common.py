@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from sandbox.discord.bodies import Upload
 from sandbox.discord.errors import DiscordHTTPError, unauthorized
+from sandbox.discord.ratelimits import RateLimitRule, RequestRecord
 from sandbox.discord.state import SandboxDiscord
 from sandbox.discord.world import Account
 
@@ -123,13 +125,33 @@ async def discord_errors(request: web.Request, handler: Handler) -> web.StreamRe
 
 @web.middleware
 async def rate_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Return 429 while a rate-limit knob matches; the ``Via`` header makes discord.py retry."""
+    """Return 429 while a rate-limit knob matches, and log every API request."""
     if not request.path.startswith("/api/"):
         return await handler(request)
+    arrived = time.monotonic()
     path = _API_PREFIX.sub("", request.path)
-    rule = discord_of(request).rate_limits.take(request.method, route_template(request), path)
-    if rule is None:
-        return await handler(request)
+    template = route_template(request)
+    discord = discord_of(request)
+
+    rule = discord.rate_limits.take(request.method, template, path)
+    if rule is not None:
+        discord.requests.add(RequestRecord(arrived, request.method, template, path, 429))
+        return _rate_limited(rule)
+
+    status = 0
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except (DiscordHTTPError, web.HTTPException) as error:
+        status = error.status
+        raise
+    finally:
+        discord.requests.add(RequestRecord(arrived, request.method, template, path, status))
+
+
+def _rate_limited(rule: RateLimitRule) -> web.Response:
+    """Return Discord's 429 response. Its ``Via`` header makes discord.py retry the request."""
     body = {
         "message": "You are being rate limited.",
         "retry_after": rule.retry_after,
