@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -9,6 +10,7 @@ import yarl
 from discord.ext import commands
 
 from bot.cogs.batches import BatchReporter
+from bot.cogs.connections import ConnectionNotices
 from midjau.settings import DiscordSettings, Settings
 from pipeline.engine import Engine
 
@@ -18,7 +20,12 @@ log = logging.getLogger(__name__)
 DISCORD_API_BASE = "https://discord.com/api/v10"
 DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 
-EXTENSIONS = ("bot.cogs.errors", "bot.cogs.batches", "bot.cogs.watcher")
+EXTENSIONS = (
+    "bot.cogs.errors",
+    "bot.cogs.batches",
+    "bot.cogs.connections",
+    "bot.cogs.watcher",
+)
 
 
 def point_discord_py_at(settings: DiscordSettings) -> None:
@@ -70,20 +77,29 @@ class MidjauBot(commands.Bot):
         self.download_secret = download_secret
         # Shows each Discord batch's progress and posts its results; fed by the engine.
         self.reporter = BatchReporter(self)
+        # Tells a connection's owner when it pauses or resumes; fed by the engine.
+        self.connection_notices = ConnectionNotices(self)
 
     async def setup_hook(self) -> None:
         """Load the cogs, listen to the engine, then publish the slash commands to Discord."""
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.engine.add_listener(self.reporter)
+        self.engine.add_connection_listener(self.connection_notices)
 
         # A global sync: the guild list is not known before the gateway's READY.
         synced = await self.tree.sync()
         log.info("synced %d application commands", len(synced))
 
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Wait the configured delay before identifying again (discord.py waits 5 s)."""
+        if not initial:
+            await asyncio.sleep(self.settings.discord.reidentify_delay)
+
     async def close(self) -> None:
-        """Stop editing progress messages, then disconnect from Discord."""
+        """Stop editing progress messages and posting notices, then disconnect from Discord."""
         await self.reporter.close()
+        await self.connection_notices.close()
         await super().close()
 
     async def on_message(self, message: discord.Message, /) -> None:

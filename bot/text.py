@@ -60,3 +60,11 @@ def join_within(lines: list[str], limit: int, *, more: str = "…and {count} mor
         kept.append(line)
         used += cost
     return "\n".join(kept)
+
+
+def sentence(text: str) -> str:
+    """Strip ``text`` and end it with a full stop unless it already ends a sentence."""
+    text = text.strip()
+    if not text or text[-1] in ".!?…":
+        return text
+    return text + "."

@@ -130,7 +130,7 @@ class Service:
             await self._bot_task
 
     async def _start_web(self) -> None:
-        app = create_app(self.settings, self.db, self.secret)
+        app = create_app(self.settings, self.db, self.secret, engine=self.engine)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)

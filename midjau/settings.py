@@ -46,6 +46,9 @@ class DiscordSettings(BaseModel):
     watched_channel_ids: list[int] = Field(default_factory=list)
     # Minimum seconds between two edits of one progress message.
     progress_edit_interval: float = Field(default=5.0, ge=0)
+    # Seconds the bot waits before identifying again after its gateway session was lost;
+    # Discord allows one IDENTIFY per 5 s (max_concurrency 1), and discord.py waits 5 s.
+    reidentify_delay: float = Field(default=5.0, ge=0)
 
 
 class PacingSettings(BaseModel):
@@ -57,6 +60,9 @@ class PacingSettings(BaseModel):
     plan_slots: dict[str, PlanSlots] = Field(default_factory=default_plan_slots)
     # Seconds an account sends nothing after Midjourney replies "Queue full".
     queue_full_backoff_seconds: float = Field(default=30.0, ge=0)
+    # Seconds between checks of a paused connection: a cheap authenticated request to
+    # Discord, then one queued job sent to see whether Midjourney accepts prompts again.
+    resume_probe_seconds: float = Field(default=600.0, gt=0)
 
 
 class TimeoutSettings(BaseModel):
@@ -108,6 +114,8 @@ class SandboxSettings(BaseModel):
     upload_limit_bytes: int = Field(default=10 * MIB, ge=1024)
     # Seconds an application has to respond to an interaction before it fails for the user.
     interaction_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Seconds an interaction token accepts followups and edits (Discord: 15 minutes).
+    interaction_token_ttl_seconds: float = Field(default=900.0, gt=0)
     # Gateway heartbeat interval sent in HELLO, in milliseconds (Discord: 41250).
     heartbeat_interval_ms: int = Field(default=41250, ge=50)
 

@@ -41,6 +41,8 @@ _TITLE_RULES: tuple[tuple[str, EmbedVerdict], ...] = (
     ("job queued", _QUEUED),
     ("queue full", _QUEUE_FULL),
     ("action needed", _ACTION_NEEDED),
+    ("appeal rejected", _MODERATED),
+    ("appeal denied", _MODERATED),
     ("pending mod", _ACCOUNT_BLOCKED),
     ("captcha", _ACCOUNT_BLOCKED),
     ("action required", _ACCOUNT_BLOCKED),

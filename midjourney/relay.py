@@ -86,6 +86,16 @@ class InteractionRejectedError(RelayError):
         self.body = body
 
 
+class RateLimitedError(InteractionRejectedError):
+    """Discord still returned 429 after the relay had waited ``retry_after`` several times."""
+
+    def __init__(self, body: Any) -> None:
+        super().__init__(429, body)
+        self.user_message = "Discord kept rate-limiting the connected account."
+        # Discord's last requested wait, so the caller waits at least as long.
+        self.retry_after = _body_retry_after(body)
+
+
 EventHandler = Callable[[ChannelEvent], Awaitable[None]]
 
 
@@ -118,7 +128,11 @@ class Relay:
             gateway_url=gateway_url,
             on_dispatch=self._handle_dispatch,
             timings=timings,
+            on_reidentified=self._handle_reidentified,
         )
+        # Awaited after the user's session was lost and identified anew: the dispatches
+        # sent meanwhile are gone, so the owner reads them from channel history.
+        self.on_reidentified: Callable[[], Awaitable[None]] | None = None
         self._imagine: dict[str, Any] | None = None
         # Discord deduplicates by nonce, but a second press racing the first still looks
         # automated; one interaction at a time per account keeps the pace human.
@@ -252,6 +266,14 @@ class Relay:
         body = await self._request("GET", f"/channels/{self.channel_id}/messages", params=params)
         return [ChannelMessage.from_payload(item) for item in body or []]
 
+    async def fetch_current_user(self) -> dict[str, Any]:
+        """Return the connected user (``GET /users/@me``): a cheap check that the token works.
+
+        Raise TokenRejectedError or AccessBlockedError when Discord refuses it.
+        """
+        body = await self._request("GET", "/users/@me")
+        return body if isinstance(body, dict) else {}
+
     def _imagine_payload(self, prompt: str, nonce: str) -> dict[str, Any]:
         command = self._imagine or FALLBACK_IMAGINE
         data = {
@@ -327,6 +349,20 @@ class Relay:
             "X-Debug-Options": "bugReporterEnabled",
         }
 
+    @property
+    def timings(self) -> GatewayTimings:
+        """Waits of the user's gateway client between connection attempts."""
+        return self._gateway.timings
+
+    @timings.setter
+    def timings(self, value: GatewayTimings) -> None:
+        self._gateway.timings = value
+
+    async def _handle_reidentified(self) -> None:
+        _log.info("relay for user %s has a new gateway session", self.user_id)
+        if self.on_reidentified is not None:
+            await self.on_reidentified()
+
     async def _handle_dispatch(self, name: str, data: dict[str, Any]) -> None:
         event = channel_event(name, data, self.channel_id)
         if event is not None:
@@ -353,6 +389,8 @@ def _raise_for_status(status: int, body: Any) -> None:
             "Open Discord, run one command by hand, then retry.",
             "HTTP 400 with captcha_key",
         )
+    if status == 429:
+        raise RateLimitedError(body)
     raise InteractionRejectedError(status, body)
 
 
@@ -377,6 +415,15 @@ def _retry_after(response: aiohttp.ClientResponse, body: Any) -> float:
     try:
         seconds = float(value) if value is not None else 1.0
     except ValueError:
+        seconds = 1.0
+    return max(MIN_RETRY_SECONDS, seconds)
+
+
+def _body_retry_after(body: Any) -> float:
+    value: Any = body.get("retry_after") if isinstance(body, dict) else None
+    try:
+        seconds = float(value) if value is not None else 1.0
+    except (TypeError, ValueError):
         seconds = 1.0
     return max(MIN_RETRY_SECONDS, seconds)
 

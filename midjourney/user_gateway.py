@@ -4,6 +4,8 @@ discord.py cannot log in as a user, and the relay needs what only the user's ses
 receives: INTERACTION_* events and ephemeral messages. This client identifies like the web
 client, heartbeats, resumes after RECONNECT (op 7) or a dropped socket, re-identifies after
 INVALID_SESSION (op 9), and hands every other dispatch to a callback in arrival order.
+A resumed session receives the dispatches it missed; a new one does not, so the owner is
+told (``on_reidentified``) and can read what it missed from channel history.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ CLIENT_PROPERTIES: dict[str, Any] = {
 CLIENT_CAPABILITIES = 16381
 
 Dispatch = Callable[[str, dict[str, Any]], Awaitable[None]]
+SessionHook = Callable[[], Awaitable[None]]
 
 
 class GatewayAuthenticationError(Exception):
@@ -93,11 +96,15 @@ class UserGateway:
         gateway_url: str,
         on_dispatch: Dispatch,
         timings: GatewayTimings | None = None,
+        on_reidentified: SessionHook | None = None,
     ) -> None:
         self._http = http
         self._token = token
         self._gateway_url = gateway_url
         self._on_dispatch = on_dispatch
+        # Awaited in a task of its own after every READY but the first.
+        self.on_reidentified = on_reidentified
+        self._hooks: set[asyncio.Task[None]] = set()
         self.timings = timings or GatewayTimings()
         self.session_id: str | None = None
         self.user: dict[str, Any] = {}
@@ -135,6 +142,9 @@ class UserGateway:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for hook in list(self._hooks):
+            hook.cancel()
+        await asyncio.gather(*self._hooks, return_exceptions=True)
 
     async def _run(self) -> None:
         failures = 0
@@ -228,8 +238,10 @@ class UserGateway:
             self.session_id = data.get("session_id")
             self.resume_gateway_url = data.get("resume_gateway_url")
             self.user = data.get("user") or {}
-            self._ready.set()
             _log.info("user gateway ready as user %s", self.user.get("id"))
+            if self._ready.is_set():
+                self._run_reidentified_hook()
+            self._ready.set()
             return True
         if name == "RESUMED":
             _log.info("user gateway resumed session")
@@ -239,6 +251,16 @@ class UserGateway:
         except Exception:
             _log.exception("user gateway handler failed on %s", name)
         return False
+
+    def _run_reidentified_hook(self) -> None:
+        # A task, because the hook reads channel history while this loop must keep reading.
+        if self.on_reidentified is None:
+            return
+        hook = asyncio.create_task(
+            _logged_hook(self.on_reidentified()), name="midjourney-user-reidentified"
+        )
+        self._hooks.add(hook)
+        hook.add_done_callback(self._hooks.discard)
 
     async def _invalidate(self, *, resumable: bool) -> None:
         if resumable:
@@ -277,6 +299,13 @@ class UserGateway:
             "op": RESUME,
             "d": {"token": self._token, "session_id": self.session_id, "seq": self._sequence},
         }
+
+
+async def _logged_hook(work: Awaitable[None]) -> None:
+    try:
+        await work
+    except Exception:
+        _log.exception("user gateway: the handler of a new session failed")
 
 
 def channel_event(name: str, data: dict[str, Any], channel_id: str) -> ChannelEvent | None:

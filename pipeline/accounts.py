@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ConnectionState, MidjourneyConnection, User
+from storage.models import Batch, ConnectionState, MidjourneyConnection, User, utcnow
 
 
 async def get_or_create_user(session: AsyncSession, discord_user_id: str, display_name: str) -> int:
@@ -39,12 +39,66 @@ async def first_active_connection_id(session: AsyncSession, user_id: int) -> int
     )
 
 
-async def mark_connection_paused(session: AsyncSession, connection_id: int, reason: str) -> None:
-    """Record that a connection must not send until its owner resumes it, and why."""
-    connection = await session.get(MidjourneyConnection, connection_id)
-    if connection is not None:
-        connection.state = ConnectionState.PAUSED
-        connection.pause_reason = reason
+async def list_startable_connections(session: AsyncSession) -> list[MidjourneyConnection]:
+    """Return every active or paused connection: paused ones start held, to be checked."""
+    connections = await session.scalars(
+        select(MidjourneyConnection)
+        .where(MidjourneyConnection.state.in_([ConnectionState.ACTIVE, ConnectionState.PAUSED]))
+        .order_by(MidjourneyConnection.id)
+    )
+    return list(connections)
+
+
+async def list_user_connections(session: AsyncSession, user_id: int) -> list[MidjourneyConnection]:
+    """Return the user's connections, oldest first."""
+    connections = await session.scalars(
+        select(MidjourneyConnection)
+        .where(MidjourneyConnection.user_id == user_id)
+        .order_by(MidjourneyConnection.id)
+    )
+    return list(connections)
+
+
+async def count_connections_by_state(session: AsyncSession) -> dict[ConnectionState, int]:
+    """Return how many connections are in each state."""
+    rows = await session.execute(
+        select(MidjourneyConnection.state, func.count()).group_by(MidjourneyConnection.state)
+    )
+    return {ConnectionState(state): count for state, count in rows.all()}
+
+
+async def list_open_batch_channels(session: AsyncSession, connection_id: int) -> list[str]:
+    """Return the Discord channels of the unfinished batches on a connection."""
+    channel_ids = await session.scalars(
+        select(Batch.discord_channel_id)
+        .where(Batch.connection_id == connection_id)
+        .where(Batch.finished_at.is_(None), Batch.discord_channel_id.is_not(None))
+        .distinct()
+    )
+    return [channel_id for channel_id in channel_ids if channel_id]
+
+
+def mark_connection_paused(connection: MidjourneyConnection, reason: str, link: str) -> str | None:
+    """Record that a connection must not send until it works again, and why.
+
+    Return the reason it was already paused for, or None when it was active. The pause
+    keeps its first time, and its link unless a new one is given.
+    """
+    previous = connection.pause_reason if connection.state == ConnectionState.PAUSED else None
+    connection.state = ConnectionState.PAUSED
+    connection.pause_reason = reason
+    connection.pause_link = link or (connection.pause_link if previous is not None else "")
+    if previous is None or connection.paused_at is None:
+        connection.paused_at = utcnow()
+    return previous
+
+
+def mark_connection_active(connection: MidjourneyConnection) -> None:
+    """Clear a connection's pause, so it sends again."""
+    connection.state = ConnectionState.ACTIVE
+    connection.pause_reason = ""
+    connection.pause_link = ""
+    connection.paused_at = None
 
 
 async def record_account_id(session: AsyncSession, connection_id: int, account_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -171,6 +172,17 @@ def prompt_with_speed(prompt: str, row_mode: str, batch_mode: str) -> tuple[str,
     if row_mode or mode != "fast":
         return f"{prompt} --{mode}", mode
     return prompt, mode
+
+
+def prompt_in_mode(prompt: str, mode: str) -> str:
+    """Return ``prompt`` with its speed flag set to ``mode``, replacing any other one."""
+    flag = f"--{mode}"
+    if _SPEED_FLAG.search(prompt) is None:
+        return f"{prompt} {flag}"
+    return _SPEED_FLAG.sub(flag, prompt)
+
+
+_SPEED_FLAG = re.compile(r"(?<!\S)--(?:fast|relax|turbo)(?!\S)")
 
 
 async def count_jobs_by_status(session: AsyncSession, batch_id: int) -> dict[JobStatus, int]:

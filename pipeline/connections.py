@@ -100,6 +100,7 @@ def build_runtime(
         on_pause=on_pause,
         completion=completion,
     )
+    dispatcher.speed_override = connection.speed_override or ""
     return ConnectionRuntime(connection.id, connection.channel_id, relay, pacer, dispatcher)
 
 
@@ -124,6 +125,8 @@ class ConnectionRuntime:
             await self.relay.close()
         except Exception:
             log.exception("connection %s: closing the relay failed", self.connection_id)
+        # Presses still waiting for a turn now fail on the closed relay instead of hanging.
+        self.pacer.release()
 
 
 async def fetch_history_since(relay: Relay, since: datetime) -> list[ChannelMessage]:

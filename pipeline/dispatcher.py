@@ -6,7 +6,8 @@ job; upscale presses hold no slot. Queued variations go before new prompts, so r
 have started finish first. Batches of one account take turns (round robin), so a big
 batch does not starve a small one. Each job (and each variation) is committed as
 SUBMITTED with its nonce before the prompt is sent or the button pressed: after a crash it
-is found in flight and looked up, never sent again blindly.
+is found in flight and looked up, never sent again blindly. Once Midjourney has answered
+"Queue full", the account also keeps within the number of jobs in flight it learned then.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from midjourney.relay import (
     AccessBlockedError,
     CaptchaRequiredError,
     InteractionRejectedError,
+    RateLimitedError,
     RelayError,
     TokenRejectedError,
 )
 from midjourney.snowflake import new_nonce
-from pipeline.batches import DISPATCHABLE_BATCH_STATUSES
+from pipeline.batches import DISPATCHABLE_BATCH_STATUSES, prompt_in_mode
 from pipeline.completion import JobCompletion
+from pipeline.job_limits import read_job_limit
 from pipeline.ledger import JobLedger
 from pipeline.pacing import Pacer
 from pipeline.tracker.tracker import MAX_SEND_ATTEMPTS, REQUEUE
@@ -117,6 +120,9 @@ class Dispatcher:
         self._resume_at = 0.0
         self._last_batch_id = 0
         self._paused = False
+        # "relax" once the account's fast hours ran out and its owner chose to go on in relax
+        # mode, so every job claimed from then on is sent in that mode.
+        self.speed_override = ""
 
     def wake(self) -> None:
         """Look for work now: a slot was freed or jobs were queued."""
@@ -159,7 +165,7 @@ class Dispatcher:
         if work is None:
             return False
 
-        async with self.pacer.turn():
+        async with self.pacer.turn(ignore_hold=True):
             if self._paused:
                 return False
             if self._resume_at > asyncio.get_running_loop().time():
@@ -189,6 +195,9 @@ class Dispatcher:
             )
             for mode, count in [*in_flight.all(), *variations.in_flight_by_mode.items()]:
                 used[self.limits.pool(mode)] += count
+            limit = await read_job_limit(session, self.connection_id)
+            if limit is not None and sum(used.values()) >= limit:
+                return None  # Midjourney turned away more than this before
             free_pools = {pool for pool, count in used.items() if count < self.limits.size(pool)}
             if not free_pools:
                 return None
@@ -257,7 +266,7 @@ class Dispatcher:
                 "attempts": (job.attempts or 0) + 1,
                 "sent_at": utcnow(),
                 "connection_id": self.connection_id,
-            }
+            } | speed_changes(job, self.speed_override)
 
         return await self.ledger.modify(job_id, submitted, when=[JobStatus.QUEUED])
 
@@ -287,8 +296,14 @@ class Dispatcher:
         try:
             await request
         except (TokenRejectedError, AccessBlockedError, CaptchaRequiredError) as error:
-            await roll_back(error.user_message)
+            # Paused first, so the roll-back re-queues the job even after its last attempt,
+            # because Discord rejected the account, not the prompt.
             await self._pause(error.user_message)
+            await roll_back(error.user_message)
+        except RateLimitedError as error:
+            # Sending again at once would only meet the same limit.
+            await roll_back(error.user_message)
+            self.back_off(max(error.retry_after, self.queue_full_backoff), "rate limited")
         except InteractionRejectedError as error:
             await roll_back(error.user_message)
         except RelayError as error:
@@ -310,7 +325,7 @@ class Dispatcher:
 
     async def _roll_back(self, job: Job, reason: str) -> None:
         # Discord rejected the request outright, so Midjourney never saw the prompt.
-        if job.attempts < MAX_SEND_ATTEMPTS:
+        if job.attempts < MAX_SEND_ATTEMPTS or self._paused:
             await self.ledger.update(job.id, when=[JobStatus.SUBMITTED], **REQUEUE)
             log.warning("job %s rejected by Discord, back in the queue: %s", job.id, reason)
             return
@@ -358,7 +373,7 @@ class Dispatcher:
 
     async def _roll_back_variation(self, work: QueuedVariation, attempts: int, reason: str) -> None:
         index = work.render.index
-        if attempts < MAX_SEND_ATTEMPTS:
+        if attempts < MAX_SEND_ATTEMPTS or self._paused:
             await self.ledger.modify(
                 work.job_id,
                 lambda row: change_render(
@@ -379,15 +394,47 @@ class Dispatcher:
         await self.completion.finish_if_complete(work.job_id)
 
     async def _pause(self, reason: str) -> None:
-        self._paused = True
+        self.pause()
         log.warning("connection %s paused: %s", self.connection_id, reason)
         if self.on_pause is not None:
             await self.on_pause(reason)
 
     def pause(self) -> None:
-        """Stop sending; the loop ends at its next turn."""
+        """Stop sending and hold the pacer, so presses wait too; the loop ends at its next turn."""
         self._paused = True
+        self.pacer.hold()
         self.wake()
+
+    @property
+    def paused(self) -> bool:
+        """Whether sending is stopped until ``resume``."""
+        return self._paused
+
+    def resume(self) -> None:
+        """Allow sends and presses again; start ``run`` anew if its loop has ended."""
+        self._paused = False
+        self.pacer.release()
+        self.wake()
+
+    async def send_trial(self) -> bool:
+        """Send one job or variation while paused, to learn whether the account works again.
+
+        The dispatcher stays paused; return whether something was sent.
+        """
+        if not self._paused:
+            return False
+        self._paused = False
+        try:
+            return await self.send_next()
+        finally:
+            self._paused = True
+
+
+def speed_changes(job: Job, mode: str) -> dict[str, Any]:
+    """Return the changes that send ``job`` in speed ``mode``; none when it already runs so."""
+    if not mode or job.mode == mode:
+        return {}
+    return {"mode": mode, "prompt": prompt_in_mode(job.prompt, mode)}
 
 
 def _round_robin(batch_ids: list[int], last: int) -> list[int]:

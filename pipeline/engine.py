@@ -25,11 +25,12 @@ from midjourney.relay import (
 from pipeline.accounts import (
     first_active_connection_id,
     get_or_create_user,
-    list_active_connections,
-    mark_connection_paused,
+    list_startable_connections,
+    mark_connection_active,
     record_account_id,
 )
 from pipeline.batches import insert_batch, list_job_ids, list_open_batch_ids
+from pipeline.catch_up import catch_up_connections
 from pipeline.completion import JobCompletion
 from pipeline.connections import (
     ConnectionRuntime,
@@ -41,6 +42,7 @@ from pipeline.connections import (
 )
 from pipeline.fetcher import Fetcher
 from pipeline.finishing import BatchFinisher
+from pipeline.health import ConnectionHealth, ConnectionListener, HealthMonitor
 from pipeline.intake import SheetIntake, load_sheet
 from pipeline.ledger import JobChange, JobLedger
 from pipeline.progress import BatchListener, BatchOptions, BatchProgress, BatchResult
@@ -138,6 +140,8 @@ class Engine:
             index=index,
             completion=self.completion,
             deleted_progress_grace=settings.timeouts.deleted_progress_grace,
+            history=self._history_since,
+            connections=self._runtime,
         )
         self.sweeper = TimeoutSweeper(
             ledger=self.ledger,
@@ -147,6 +151,14 @@ class Engine:
             give_up_after_grid=self.completion.give_up_after_grid,
         )
         self.ledger.subscribe(self._on_job_changed)
+        self.health = HealthMonitor(
+            settings,
+            self.ledger,
+            runtime=self._runtime,
+            start=self._start_connection,
+            run=self._run_dispatcher,
+            own=self._own,
+        )
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -161,7 +173,7 @@ class Engine:
             return
         self._started = True
         async with self.db.sessions() as session:
-            connections = await list_active_connections(session)
+            connections = await list_startable_connections(session)
             in_flight = list(
                 await session.scalars(select(Job).where(Job.status.in_(STAGED_STATUSES)))
             )
@@ -172,9 +184,13 @@ class Engine:
         if in_flight:
             log.info("re-attaching %d jobs in flight", len(in_flight))
 
+        paused = [c.id for c in connections if c.state == ConnectionState.PAUSED]
         for connection in connections:
-            await self._start_connection(connection)
+            await self._start_connection(connection, paused=connection.id in paused)
+        self.health.watch(paused)
         self._own(self.finisher.run(), "batch finisher")
+        # Before giving up on a job's upscales, the sweep presses again those lost unsent.
+        self.sweeper.press_again = self.fetcher.press_unanswered
         self._own(self.sweeper.run(), "timeout sweeper")
         log.info("engine started with %d connection(s)", len(self._connections))
 
@@ -184,6 +200,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.health.close()
         await self.fetcher.close()
         for runtime in reversed(list(self._connections.values())):
             await runtime.stop()
@@ -241,8 +258,8 @@ class Engine:
             connection.label = label or connection.label or ""
             connection.plan = plan
             connection.token_ciphertext = self.cipher.encrypt(token)
-            connection.state = ConnectionState.ACTIVE
-            connection.pause_reason = ""
+            was_paused = connection.state == ConnectionState.PAUSED
+            mark_connection_active(connection)
             await session.flush()
         verb = "replaced" if replaced else "added"
         log.info("connection %s %s for user %s (plan %s)", connection.id, verb, user_id, plan)
@@ -252,6 +269,7 @@ class Engine:
             if running is not None:
                 await running.stop()
             await self._start_connection(connection)
+        await self.health.reconnected(connection.id, was_paused)
         return connection.id
 
     async def connection_for(self, user_id: int) -> int | None:
@@ -420,6 +438,21 @@ class Engine:
             return
         await self.tracker.handle(event)
 
+    async def catch_up(self, connection_id: int | None = None) -> None:
+        """Match the replies a gateway missed, from channel history (all connections by default).
+
+        The bot calls this after its gateway identified anew, and each relay after the
+        user's session did; a resumed session needs none, because Discord replays to it.
+        """
+        if not self._tracking:
+            return
+        runtimes = [
+            runtime
+            for runtime in list(self._connections.values())
+            if connection_id is None or runtime.connection_id == connection_id
+        ]
+        await catch_up_connections(runtimes, self.tracker)
+
     # The tracker's ConnectionControl ----------------------------------------------------------
 
     def back_off(self, connection_id: int, reason: str) -> None:
@@ -428,21 +461,66 @@ class Engine:
         if runtime is not None:
             runtime.dispatcher.back_off(self.settings.pacing.queue_full_backoff_seconds, reason)
 
-    async def pause(self, connection_id: int, reason: str) -> None:
-        """Stop sending on a connection until its owner resumes it; record the reason."""
-        async with self.ledger.transaction() as session:
-            await mark_connection_paused(session, connection_id, reason)
-        runtime = self._connections.get(connection_id)
-        if runtime is not None:
-            runtime.dispatcher.pause()
-        log.warning("connection %s paused: %s", connection_id, reason)
+    async def pause(self, connection_id: int, reason: str, *, link: str = "") -> None:
+        """Stop sending on a connection until it works again; record why and tell its owner.
+
+        ``link`` opens the Midjourney message the owner must acknowledge, if there is one.
+        """
+        await self.health.pause(connection_id, reason, link=link)
+
+    # Connection health ------------------------------------------------------------------------
+
+    def add_connection_listener(self, listener: ConnectionListener) -> None:
+        """Tell ``listener`` (the bot) when a connection pauses or resumes."""
+        self.health.listeners.append(listener)
+
+    async def connection_health(self, user_id: int) -> list[ConnectionHealth]:
+        """Return the health of each of the user's connections."""
+        return await self.health.connection_health(user_id)
+
+    async def health_summary(self) -> dict[str, int]:
+        """Return how many connections work and how many are paused."""
+        return await self.health.summary()
+
+    async def resume_connection(self, connection_id: int, user_id: int) -> bool:
+        """Resume a user's paused connection now; return False when it is not theirs."""
+        return await self.health.resume(connection_id, user_id)
+
+    async def set_connection_choices(
+        self,
+        connection_id: int,
+        user_id: int,
+        *,
+        relax_when_fast_used_up: bool | None = None,
+        appeal_soft_moderation: bool | None = None,
+    ) -> bool:
+        """Store the owner's choices for used-up fast hours and soft moderation.
+
+        Return False when the connection is not the user's.
+        """
+        changed = await self.health.set_choices(
+            connection_id,
+            user_id,
+            relax_when_fast_used_up=relax_when_fast_used_up,
+            appeal_soft_moderation=appeal_soft_moderation,
+        )
+        if changed and appeal_soft_moderation is not None:
+            self.tracker.set_appeal_choice(connection_id, appeal_soft_moderation)
+        return changed
 
     # Internals ------------------------------------------------------------------------------------
 
     def _runtime(self, connection_id: int | None) -> ConnectionRuntime | None:
         return self._connections.get(connection_id) if connection_id is not None else None
 
-    async def _start_connection(self, connection: MidjourneyConnection) -> None:
+    async def _start_connection(
+        self, connection: MidjourneyConnection, *, paused: bool = False
+    ) -> ConnectionRuntime | None:
+        """Open a connection's session and run its dispatcher, or hold it when ``paused``.
+
+        Return None when the session did not open. A held connection is not retried here,
+        because its health probe tries again.
+        """
         relay = self.relay_factory(
             RelayConfig(
                 connection_id=connection.id,
@@ -454,6 +532,7 @@ class Engine:
                 on_event=self.tracker.handle,
             )
         )
+        relay.on_reidentified = lambda: self.catch_up(connection.id)
         runtime = build_runtime(
             self.settings,
             connection,
@@ -466,8 +545,13 @@ class Engine:
             await relay.start()
         except (TokenRejectedError, AccessBlockedError, CaptchaRequiredError) as error:
             await self.pause(connection.id, error.user_message)
-            return
+            return None
         except (RelayError, aiohttp.ClientError, OSError) as error:
+            if paused:
+                log.info(
+                    "connection %s: the Discord session did not open (%s)", connection.id, error
+                )
+                return None
             log.warning(
                 "connection %s: the Discord session did not start (%s); retrying in %d s",
                 connection.id,
@@ -475,12 +559,19 @@ class Engine:
                 RELAY_RETRY_SECONDS,
             )
             self._own(self._retry_start(connection), f"restart of connection {connection.id}")
-            return
+            return None
         self._connections[connection.id] = runtime
+        if paused:
+            runtime.dispatcher.pause()  # before re-attaching, so upscale presses wait too
         await self._remember_account(connection, relay.user_id)
         await reattach_jobs(runtime, self.tracker, self.fetcher)
+        if not paused:
+            self._run_dispatcher(runtime)
+        return runtime
+
+    def _run_dispatcher(self, runtime: ConnectionRuntime) -> None:
         runtime.task = self._own(
-            runtime.dispatcher.run(), f"dispatcher of connection {connection.id}"
+            runtime.dispatcher.run(), f"dispatcher of connection {runtime.connection_id}"
         )
 
     async def _retry_start(self, connection: MidjourneyConnection) -> None:
@@ -492,7 +583,12 @@ class Engine:
     ) -> None:
         account_id = user_id or connection.discord_account_id
         self.tracker.register_connection(
-            connection.id, ConnectionChannel(connection.channel_id, account_id)
+            connection.id,
+            ConnectionChannel(
+                connection.channel_id,
+                account_id,
+                appeal_soft_moderation=connection.appeal_soft_moderation,
+            ),
         )
         if account_id != connection.discord_account_id:
             async with self.ledger.transaction() as session:
@@ -539,4 +635,8 @@ async def _logged(work: Any, name: str) -> None:
 
 
 def _channel_of(connection: MidjourneyConnection) -> ConnectionChannel:
-    return ConnectionChannel(connection.channel_id, connection.discord_account_id or "")
+    return ConnectionChannel(
+        connection.channel_id,
+        connection.discord_account_id or "",
+        appeal_soft_moderation=connection.appeal_soft_moderation,
+    )

@@ -1,9 +1,10 @@
-"""Download results while their CDN links are valid, store them, and press the upscale buttons.
+"""Store the results Midjourney posts: grids, upscales and variation grids.
 
 A job is done when its grid and every upscale and variation its row requests are in the
 blob store. Downloads start as soon as the tracker sees a result and run as owned
-background tasks. Variations are queued here once the grid is stored; the dispatcher
-presses them when a slot is free, because each one is a full render.
+background tasks. Once a grid is stored, its upscales are pressed and its variations are
+queued. The dispatcher presses the variations when a slot is free, because each one is
+a full render.
 """
 
 from __future__ import annotations
@@ -12,21 +13,20 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from sqlalchemy import select
 
 from midjourney.messages import Attachment, ChannelMessage
-from midjourney.replies import Reply, upscale_custom_id, variation_custom_id
-from midjourney.snowflake import new_nonce
+from midjourney.replies import Reply, variation_custom_id
 from pipeline.batches import options_from_json
 from pipeline.completion import ALL_INDEXES, CANCELLED_REASON, JobCompletion
+from pipeline.downloading import Downloader, DownloadError, LinkRefresher, without_query
 from pipeline.grids import measure_image, split_grid
 from pipeline.ledger import JobLedger
-from pipeline.pacing import Pacer
 from pipeline.tracker.matching import JobIndex, TrackedJob
+from pipeline.upscales import ConnectionTools, UpscalePresser
 from pipeline.variations import (
     VariationRender,
     VariationStatus,
@@ -49,32 +49,9 @@ from storage.models import (
 if TYPE_CHECKING:
     from storage.blobs import LocalBlobStore
 
+__all__ = ["DownloadError", "Fetcher"]
+
 log = logging.getLogger(__name__)
-
-# Statuses of a signed CDN link that has expired or been revoked: refresh it, do not retry.
-EXPIRED_LINK_STATUSES = frozenset({403, 404, 410})
-
-
-class DownloadError(Exception):
-    """A result could not be downloaded; the message names the file and the cause."""
-
-
-class Presser(Protocol):
-    """The part of a relay the fetcher uses: button presses and link refreshes."""
-
-    async def press(self, message_id: str, custom_id: str, *, nonce: str | None = None) -> str: ...
-
-    async def refresh_attachment_urls(self, urls: Sequence[str]) -> dict[str, str]: ...
-
-
-class ConnectionTools(Protocol):
-    """A connection's relay and pacer."""
-
-    @property
-    def relay(self) -> Presser: ...
-
-    @property
-    def pacer(self) -> Pacer: ...
 
 
 class Fetcher:
@@ -96,15 +73,22 @@ class Fetcher:
     ) -> None:
         self.ledger = ledger
         self.blobs = blobs
-        self.http = http
         self.index = index
         self.connections = connections
         self.completion = completion or JobCompletion(ledger)
-        self.attempts = attempts
-        self.first_retry_delay = first_retry_delay
-        self.request_timeout = request_timeout
-        self._slots = asyncio.Semaphore(max_parallel)
+        self.downloader = Downloader(
+            http,
+            attempts=attempts,
+            first_retry_delay=first_retry_delay,
+            request_timeout=request_timeout,
+            max_parallel=max_parallel,
+        )
+        self.upscales = UpscalePresser(
+            ledger=ledger, index=index, connections=connections, completion=self.completion
+        )
         self._tasks: set[asyncio.Task[None]] = set()
+        # Results being stored now, so that a second reply for one of them is not stored too.
+        self._storing: set[tuple[str, ImageKind, int]] = set()
 
     # The tracker's ResultSink -------------------------------------------------------------
 
@@ -153,44 +137,15 @@ class Fetcher:
         except Exception:
             log.exception("storing the %s failed", what)
 
-    # Downloads ------------------------------------------------------------------------------
+    # Downloads and presses ------------------------------------------------------------------
 
-    async def download(self, url: str, *, refresh: Presser | None = None) -> bytes:
-        """Return the bytes at ``url``, retrying with exponential back-off.
+    async def download(self, url: str, *, refresh: LinkRefresher | None = None) -> bytes:
+        """Return the bytes at ``url``; see ``Downloader.download``."""
+        return await self.downloader.download(url, refresh=refresh)
 
-        An expired signed link (403, 404, 410) is refreshed once through ``refresh``;
-        raise DownloadError when the file cannot be had.
-        """
-        attempt, delay, refreshed = 0, self.first_retry_delay, False
-        timeout = aiohttp.ClientTimeout(total=self.request_timeout)
-        while True:
-            attempt += 1
-            try:
-                async with self._slots, self.http.get(url, timeout=timeout) as response:
-                    if response.status == 200:
-                        return await response.read()
-                    status = response.status
-            except (aiohttp.ClientError, TimeoutError) as error:
-                status, problem = None, f"{type(error).__name__}: {error}"
-            else:
-                problem = f"HTTP {status}"
-
-            if status in EXPIRED_LINK_STATUSES:
-                if refresh is None or refreshed:
-                    raise DownloadError(f"{_without_query(url)}: {problem}, the link has expired")
-                url, refreshed = await _refreshed_url(refresh, url), True
-                attempt -= 1
-                continue
-            if attempt >= self.attempts:
-                raise DownloadError(f"{_without_query(url)}: {problem} after {attempt} attempts")
-            log.warning(
-                "download of %s failed (%s); retrying in %.1f s",
-                _without_query(url),
-                problem,
-                delay,
-            )
-            await asyncio.sleep(delay)
-            delay *= 2
+    async def press_unanswered(self, job_id: str, history: Sequence[ChannelMessage]) -> list[int]:
+        """Press again the job's upscales whose recorded press ``history`` shows no reply to."""
+        return await self.upscales.press_unanswered(job_id, history)
 
     # Grids ----------------------------------------------------------------------------------
 
@@ -217,7 +172,7 @@ class Fetcher:
                 job.job_id, CANCELLED_REASON, upscales=ALL_INDEXES, category=None
             )
         else:
-            await self._press_upscales(job, message, reply, tools)
+            await self.upscales.press_requested(job, message, reply)
             await self._queue_variations(job, message, reply)
             batch = await self._batch_of(job.batch_id)
         # Variations pressed before a restart keep rendering; the others are dropped here,
@@ -241,41 +196,6 @@ class Fetcher:
                 discord_message_id=message_id,
             )
             await self._insert_image(image)
-
-    async def _press_upscales(
-        self, job: TrackedJob, message: ChannelMessage, reply: Reply, tools: ConnectionTools | None
-    ) -> None:
-        for index in sorted(job.upscales_pending):
-            custom_id = upscale_custom_id(reply.buttons or message.buttons, index)
-            if custom_id is None:
-                await self._drop_upscale(job.job_id, index, f"the grid has no U{index} button")
-                continue
-            if tools is None:
-                await self._drop_upscale(job.job_id, index, "its Discord connection is not running")
-                continue
-            if not await self._claim_press(job.job_id, index):
-                log.info("job %s: U%d was pressed before a restart; awaiting it", job.job_id, index)
-                continue
-            nonce = new_nonce()
-            self.index.add_press(nonce, job.job_id, index)
-            try:
-                async with tools.pacer.turn():
-                    await tools.relay.press(message.id, custom_id, nonce=nonce)
-            except Exception as error:
-                log.warning("job %s: pressing U%d failed: %s", job.job_id, index, error)
-                await self._drop_upscale(job.job_id, index, f"pressing U{index} failed ({error})")
-                continue
-            log.debug("job %s: pressed U%d on grid %s", job.job_id, index, message.id)
-
-    async def _claim_press(self, job_id: str, index: int) -> bool:
-        """Commit that U<index> is being pressed; return False if it already was."""
-
-        def compute(row: Job) -> dict[str, Any] | None:
-            if index in (row.upscales_pressed or ()):
-                return None
-            return {"upscales_pressed": [*(row.upscales_pressed or ()), index]}
-
-        return await self.ledger.modify(job_id, compute) is not None
 
     async def _queue_variations(
         self, job: TrackedJob, message: ChannelMessage, reply: Reply
@@ -309,6 +229,30 @@ class Fetcher:
     # Upscales -------------------------------------------------------------------------------
 
     async def _store_upscale(
+        self, job: TrackedJob, index: int, message: ChannelMessage, reply: Reply
+    ) -> None:
+        # A press sent twice (once more after a crash) makes Midjourney post U<n> twice.
+        result = (job.job_id, ImageKind.UPSCALE, index)
+        if result in self._storing:
+            log.info(
+                "job %s: U%d in message %s is a repeat; ignored", job.job_id, index, message.id
+            )
+            return
+        self._storing.add(result)  # before any await, so a concurrent repeat finds it
+        try:
+            if await self._image_stored(*result):
+                log.info(
+                    "job %s: U%d is already stored; message %s ignored",
+                    job.job_id,
+                    index,
+                    message.id,
+                )
+                return
+            await self._store_new_upscale(job, index, message, reply)
+        finally:
+            self._storing.discard(result)
+
+    async def _store_new_upscale(
         self, job: TrackedJob, index: int, message: ChannelMessage, reply: Reply
     ) -> None:
         assert reply.image is not None  # the tracker passes only upscales with an image
@@ -401,7 +345,7 @@ class Fetcher:
             height=height,
             size=len(data),
             discord_message_id=message_id,
-            source_url=_without_query(attachment.url),
+            source_url=without_query(attachment.url),
         )
         await self._insert_image(image)
         log.debug("job %s: stored %s %d as %s", job.job_id, kind, index, key)
@@ -419,30 +363,20 @@ class Fetcher:
             if existing is None:
                 session.add(image)
 
+    async def _image_stored(self, job_id: str, kind: ImageKind, index: int) -> bool:
+        async with self.ledger.db.sessions() as session:
+            found = await session.scalar(
+                select(Image.id).where(
+                    Image.job_id == job_id, Image.kind == kind, Image.index == index
+                )
+            )
+        return found is not None
+
     async def _batch_of(self, batch_id: int) -> Batch:
         async with self.ledger.db.sessions() as session:
             batch = await session.get(Batch, batch_id)
         assert batch is not None  # jobs are deleted with their batch
         return batch
-
-
-async def _refreshed_url(relay: Presser, url: str) -> str:
-    # Discord's refresh endpoint takes the link without its signature and returns a fresh
-    # signed one. Either form may key the result, so both are looked up.
-    bare = _without_query(url)
-    refreshed = await relay.refresh_attachment_urls([bare])
-    new_url = refreshed.get(bare) or refreshed.get(url)
-    if new_url is None and len(refreshed) == 1:
-        new_url = next(iter(refreshed.values()))
-    if not new_url:
-        raise DownloadError(f"{bare}: the link has expired and Discord did not refresh it")
-    log.info("refreshed the expired link of %s", bare)
-    return new_url
-
-
-def _without_query(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def _blob_key(job: TrackedJob, stem: str, attachment: Attachment) -> str:

@@ -22,17 +22,49 @@ class Pacer:
         self.jitter_seconds = jitter_seconds
         self._lock = asyncio.Lock()
         self._next_allowed = 0.0
+        # Cleared while the connection is paused, so button presses outside the dispatcher
+        # wait for the resume instead of reaching a blocked account.
+        self._open = asyncio.Event()
+        self._open.set()
+
+    @property
+    def held(self) -> bool:
+        """Whether turns wait for ``release``."""
+        return not self._open.is_set()
+
+    def hold(self) -> None:
+        """Make every later turn wait until ``release`` (except ``ignore_hold`` turns)."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Let waiting and later turns go on."""
+        self._open.set()
 
     @asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        """Wait for this account's next turn and hold it while the interaction is sent."""
-        async with self._lock:
-            loop = asyncio.get_running_loop()
+    async def turn(self, *, ignore_hold: bool = False) -> AsyncIterator[None]:
+        """Wait for this account's next turn and hold it while the interaction is sent.
+
+        While the pacer is held the turn waits for ``release``; the dispatcher passes
+        ``ignore_hold`` because it checks its own pause flag.
+        """
+        await self._acquire(ignore_hold)
+        loop = asyncio.get_running_loop()
+        try:
             delay = self._next_allowed - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            try:
-                yield
-            finally:
-                jitter = _random.uniform(0, self.jitter_seconds) if self.jitter_seconds else 0.0
-                self._next_allowed = loop.time() + self.min_gap_seconds + jitter
+            yield
+        finally:
+            jitter = _random.uniform(0, self.jitter_seconds) if self.jitter_seconds else 0.0
+            self._next_allowed = loop.time() + self.min_gap_seconds + jitter
+            self._lock.release()
+
+    async def _acquire(self, ignore_hold: bool) -> None:
+        # A hold that began while this turn queued for the lock still applies to it.
+        while True:
+            if not ignore_hold:
+                await self._open.wait()
+            await self._lock.acquire()
+            if ignore_hold or not self.held:
+                return
+            self._lock.release()

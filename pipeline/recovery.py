@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Protocol
 
 from midjourney.messages import ChannelMessage
 from midjourney.replies import classify
@@ -15,14 +17,30 @@ from storage.models import JobStatus
 log = logging.getLogger(__name__)
 
 
-async def reattach_jobs(runtime: ConnectionRuntime, tracker: Tracker, results: ResultSink) -> None:
+class RecoveredResults(ResultSink, Protocol):
+    """Stores results and presses buttons again; the fetcher implements it."""
+
+    async def press_unanswered(
+        self, job_id: str, history: Sequence[ChannelMessage]
+    ) -> list[int]: ...
+
+
+async def reattach_jobs(
+    runtime: ConnectionRuntime, tracker: Tracker, results: RecoveredResults
+) -> None:
     """Match the replies that arrived while no process listened to the connection's jobs.
 
     Jobs keep their nonce and message ids across the restart, so the history since the
-    oldest of them was sent is fed through the tracker like live events. Grids of jobs
-    and of their variations that had arrived but were not stored yet are handed to
-    ``results`` again. Handling a job's grid again queues the variations it had not
-    queued yet, and never presses one twice.
+    oldest of them was sent is fed through the tracker like live events. An upscale
+    recorded as pressed that history shows no reply to was lost with the last process
+    (killed before the press went out), so it is pressed once more. Grids of jobs and of
+    their variations that had arrived but were not stored yet are handed to ``results``
+    again. Handling a job's grid again queues the variations it had not queued yet, and
+    never presses one twice.
+
+    Prompts and variation presses recorded but never sent are left to the timeout sweep:
+    each one is a full render, so it is sent again only after its "no waiting message"
+    timeout has passed with nothing in history.
     """
     in_flight = [job for job in tracker.index.jobs() if job.connection_id == runtime.connection_id]
     sent_times = [job.sent_at for job in in_flight if job.sent_at is not None]
@@ -40,6 +58,8 @@ async def reattach_jobs(runtime: ConnectionRuntime, tracker: Tracker, results: R
         len(in_flight),
     )
     await tracker.ingest_history(history)
+    for job in in_flight:
+        await results.press_unanswered(job.job_id, history)
     _resume_grids(in_flight, history, tracker, results)
 
 

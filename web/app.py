@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from midjau.settings import Settings
 from pipeline.downloads import InvalidDownloadTokenError, verify_download
+from pipeline.engine import Engine
 from storage.db import Database
 
 _log = logging.getLogger(__name__)
@@ -16,28 +17,51 @@ _log = logging.getLogger(__name__)
 SETTINGS_KEY = web.AppKey("settings", Settings)
 DATABASE_KEY = web.AppKey("database", Database)
 SECRET_KEY = web.AppKey("secret", bytes)
+ENGINE_KEY = web.AppKey("engine", Engine)
 
 
-def create_app(settings: Settings, db: Database, secret: bytes) -> web.Application:
-    """Build the web application with its routes and shared state."""
+def create_app(
+    settings: Settings, db: Database, secret: bytes, *, engine: Engine | None = None
+) -> web.Application:
+    """Build the web application with its routes and shared state.
+
+    Without ``engine`` the health endpoint reports no connection counts.
+    """
     app = web.Application(client_max_size=1024 * 1024)
     app[SETTINGS_KEY] = settings
     app[DATABASE_KEY] = db
     app[SECRET_KEY] = secret
+    if engine is not None:
+        app[ENGINE_KEY] = engine
     app.router.add_get("/health", handle_health)
     app.router.add_get("/downloads/{token}", handle_download)
     return app
 
 
 async def handle_health(request: web.Request) -> web.Response:
-    """Report whether the process is up and its database responds."""
+    """Report whether the process is up, its database responds, and how many connections work.
+
+    The endpoint is public, so connections appear only as counts by state.
+    """
     try:
         async with request.app[DATABASE_KEY].engine.connect() as connection:
             await connection.execute(text("select 1"))
     except Exception:
         _log.exception("health check: the database did not respond")
         return web.json_response({"status": "error", "database": "unavailable"}, status=503)
-    return web.json_response({"status": "ok", "database": "ok"})
+
+    body: dict[str, object] = {"status": "ok", "database": "ok"}
+    engine = request.app.get(ENGINE_KEY)
+    if engine is None:
+        return web.json_response(body)
+    try:
+        counts = await engine.health_summary()
+    except Exception:
+        _log.exception("health check: counting the connections by state failed")
+        body |= {"status": "error", "connections": "unavailable"}
+        return web.json_response(body, status=503)
+    body["connections"] = {str(state): int(count) for state, count in counts.items()}
+    return web.json_response(body)
 
 
 async def handle_download(request: web.Request) -> web.StreamResponse:

@@ -2,6 +2,8 @@
 
 The relay receives the same channel through the connected user's session. The engine
 merges both streams, so a message that one connection misses still reaches the tracker.
+When the bot's gateway session had to identify anew, the messages posted while it was
+down are read from channel history instead; a resumed session gets them replayed.
 """
 
 from __future__ import annotations
@@ -107,6 +109,28 @@ class Watcher(commands.Cog):
 
     def __init__(self, bot: MidjauBot) -> None:
         self.bot = bot
+        self._sessions = 0
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Catch up on the channel history after every session but the first.
+
+        discord.py fires ``on_ready`` after each IDENTIFY, and a new session receives
+        nothing that was dispatched before it.
+        """
+        self._sessions += 1
+        if self._sessions == 1:
+            return
+        log.info("bot gateway identified anew; catching up on channel history")
+        try:
+            await self.bot.engine.catch_up()
+        except Exception:
+            log.exception("catching up on channel history after a new bot session failed")
+
+    @commands.Cog.listener()
+    async def on_resumed(self) -> None:
+        """Log the resume; Discord replays the events the session missed."""
+        log.info("bot gateway session resumed")
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:

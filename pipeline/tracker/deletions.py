@@ -2,7 +2,8 @@
 
 Midjourney deletes a render's progress message when the final grid arrives, and also
 when moderation stops the render mid-way. A deletion therefore fails the render only when
-no grid follows within a grace period. Renders are a job's own (variation None) or one of
+no grid follows within a grace period, and none is found in channel history either (its
+gateway event may have been lost). Renders are a job's own (variation None) or one of
 its variations (V<n>, variation n).
 """
 
@@ -22,18 +23,26 @@ RenderId = tuple[str, int | None]
 # Records the failure of a render whose progress message was deleted; runs under the
 # tracker's lock.
 DeletionFailer = Callable[[RenderId, str], Awaitable[None]]
+# Feeds the channel history since a render was sent to the tracker; runs outside its lock.
+HistoryLookUp = Callable[[RenderId], Awaitable[None]]
 
 
 class DeletionWatch:
     """Start a grace timer for each deleted progress message, and stop it when a grid comes."""
 
     def __init__(
-        self, index: JobIndex, fail: DeletionFailer, lock: asyncio.Lock, grace: float
+        self,
+        index: JobIndex,
+        fail: DeletionFailer,
+        lock: asyncio.Lock,
+        grace: float,
+        look_up: HistoryLookUp | None = None,
     ) -> None:
         self.index = index
         self.fail = fail
         self.lock = lock
         self.grace = grace
+        self.look_up = look_up
         self._timers: dict[RenderId, asyncio.Task[None]] = {}
 
     def on_deleted(self, message_id: str) -> None:
@@ -76,6 +85,13 @@ class DeletionWatch:
     async def _fail_if_no_grid(self, render: RenderId, message_id: str) -> None:
         await asyncio.sleep(self.grace)
         self._timers.pop(render, None)
+        if self.look_up is not None:
+            try:
+                await self.look_up(render)
+            except Exception as error:
+                log.warning(
+                    "job %s: history look-up for a missing grid failed: %s", render[0], error
+                )
         try:
             async with self.lock:
                 await self.fail(render, message_id)

@@ -1,7 +1,9 @@
 """Give up on jobs stuck in one stage, after looking for their replies in channel history.
 
 A job past its grid may also have variations rendering. Each one has its own stage and
-timer, kept in its render, and is given up alone.
+timer, kept in its render, and is given up alone. A job past its grid that waits for an
+upscale whose press history shows no reply to gets that press sent once more, and a new
+upscale timeout, before it is given up.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 HistoryReader = Callable[[int, datetime], Awaitable[list[ChannelMessage]]]
 GridStageGiveUp = Callable[[str, str], Awaitable[None]]
+# Presses again a job's upscales that the history has no reply to; returns their indexes.
+UpscalePressAgain = Callable[[str, Sequence[ChannelMessage]], Awaitable[list[int]]]
 
 STAGED_STATUSES = (JobStatus.SUBMITTED, JobStatus.WAITING, JobStatus.RUNNING, JobStatus.UPSCALING)
 
@@ -90,6 +94,7 @@ class TimeoutSweeper:
         timeouts: TimeoutSettings,
         history: HistoryReader,
         give_up_after_grid: GridStageGiveUp,
+        press_again: UpscalePressAgain | None = None,
         interval: float | None = None,
     ) -> None:
         self.ledger = ledger
@@ -97,6 +102,7 @@ class TimeoutSweeper:
         self.timeouts = timeouts
         self.history = history
         self.give_up_after_grid = give_up_after_grid
+        self.press_again = press_again
         shortest = min(
             timeouts.waiting_message, timeouts.progress, timeouts.final, timeouts.upscale
         )
@@ -116,14 +122,18 @@ class TimeoutSweeper:
         stale = await self._stale_work()
         if not stale:
             return 0
-        await self._look_up_history(stale)
+        history = await self._look_up_history(stale)
         stale = await self._stale_work()
+        given_up = 0
         for work in stale:
             if work.variation is not None:
                 await self._give_up_variation(work.job, work.variation)
+            elif await self._pressed_again(work.job, history):
+                continue
             else:
                 await self._give_up(work.job)
-        return len(stale)
+            given_up += 1
+        return given_up
 
     async def _stale_work(self) -> list[StaleWork]:
         now = utcnow()
@@ -160,7 +170,9 @@ class TimeoutSweeper:
                 stale.append(render)
         return stale
 
-    async def _look_up_history(self, stale: list[StaleWork]) -> None:
+    async def _look_up_history(self, stale: list[StaleWork]) -> list[ChannelMessage]:
+        """Feed the history since the oldest stale work to the tracker; return what was read."""
+        read: list[ChannelMessage] = []
         oldest: dict[int, datetime] = defaultdict(utcnow)
         for work in stale:
             connection_id = work.job.connection_id
@@ -174,34 +186,47 @@ class TimeoutSweeper:
                 log.warning("connection %s: history look-up failed: %s", connection_id, error)
                 continue
             await self.tracker.ingest_history(messages)
+            read += messages
+        return read
+
+    async def _pressed_again(self, job: Job, history: Sequence[ChannelMessage]) -> bool:
+        """Press again the upscales of a stuck job whose press got no reply; return if any."""
+        if job.status != JobStatus.UPSCALING or self.press_again is None:
+            return False
+        try:
+            pressed = await self.press_again(job.id, history)
+        except Exception:
+            log.exception("job %s: pressing its unanswered upscales again failed", job.id)
+            return False
+        return bool(pressed)
 
     async def _give_up(self, job: Job) -> None:
         limit = stage_limit(job, self.timeouts)
         if job.status == JobStatus.UPSCALING:
             await self.give_up_after_grid(job.id, f"no result within {limit:g} s")
             return
-        if (
-            job.status == JobStatus.SUBMITTED
-            and not job.interaction_id
-            and job.attempts < MAX_SEND_ATTEMPTS
-        ):
-            # Discord never acknowledged the request and history has no reply: Midjourney
-            # did not get the prompt, so sending it again cannot make a second image.
+        if job.status == JobStatus.SUBMITTED and job.attempts < MAX_SEND_ATTEMPTS:
+            # History has no reply either, so Midjourney never started the prompt: Discord
+            # did not deliver it, or Midjourney acknowledged it and dropped it.
+            # NOTE: a prompt that Midjourney starts after this timeout renders twice.
             changed = await self.ledger.update(job.id, when=[JobStatus.SUBMITTED], **REQUEUE)
             if changed is not None:
-                log.warning("job %s: no sign the prompt reached Discord; back in the queue", job.id)
+                log.warning("job %s: no reply from Midjourney; back in the queue", job.id)
             return
         stage = {
             JobStatus.SUBMITTED: "reply",
             JobStatus.WAITING: "start of the render",
             JobStatus.RUNNING: "result",
         }[job.status]
+        message = f"Midjourney sent no {stage} within {limit:g} seconds"
+        if job.attempts > 1:
+            message += f" (the prompt was sent {job.attempts} times)"
         changed = await self.ledger.update(
             job.id,
             when=[job.status],
             status=JobStatus.FAILED,
             failure_category=FailureCategory.TIMED_OUT,
-            failure_message=f"Midjourney sent no {stage} within {limit:g} seconds.",
+            failure_message=f"{message}.",
         )
         if changed is not None:
             log.warning("job %s timed out waiting for the %s", job.id, stage)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from midjourney.messages import (
@@ -24,7 +25,9 @@ from midjourney.messages import (
 )
 from midjourney.replies import Reply, ReplyKind, classify
 from pipeline.completion import JobCompletion
+from pipeline.job_limits import learn_job_limit
 from pipeline.ledger import JobChange, JobLedger
+from pipeline.tracker.appeals import Appeals, ToolsLookup
 from pipeline.tracker.dedup import EventDeduplicator
 from pipeline.tracker.deletions import DeletionWatch, RenderId
 from pipeline.tracker.failures import describe_failure
@@ -34,6 +37,9 @@ from pipeline.variations import VariationRender
 from storage.models import FailureCategory, JobStatus
 
 log = logging.getLogger(__name__)
+
+# Reads a connection's channel messages since a time, oldest first.
+HistoryReader = Callable[[int, datetime], Awaitable[list[ChannelMessage]]]
 
 MIDJOURNEY_AUTHOR_IDS = frozenset({MIDJOURNEY_BOT_ID, NIJI_BOT_ID})
 # Times a job is sent again after Discord or Midjourney turned it away before it started.
@@ -74,7 +80,7 @@ class ConnectionControl(Protocol):
 
     def back_off(self, connection_id: int, reason: str) -> None: ...
 
-    async def pause(self, connection_id: int, reason: str) -> None: ...
+    async def pause(self, connection_id: int, reason: str, *, link: str = "") -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,8 @@ class ConnectionChannel:
 
     channel_id: str
     account_id: str = ""
+    # The owner's choice: press Appeal on soft moderation instead of failing the job.
+    appeal_soft_moderation: bool = False
 
 
 class Tracker:
@@ -101,8 +109,11 @@ class Tracker:
         index: JobIndex | None = None,
         completion: JobCompletion | None = None,
         deleted_progress_grace: float = 20.0,
+        connections: ToolsLookup | None = None,
+        history: HistoryReader | None = None,
     ) -> None:
         self.ledger = ledger
+        self.history = history
         self.results = results
         self.control = control
         self.index = index if index is not None else JobIndex()
@@ -113,13 +124,20 @@ class Tracker:
         self._lock = asyncio.Lock()
         self._connections: dict[int, ConnectionChannel] = {}
         self._deletions = DeletionWatch(
-            self.index, self._fail_deleted, self._lock, deleted_progress_grace
+            self.index, self._fail_deleted, self._lock, deleted_progress_grace, self._look_up
         )
+        self.appeals = Appeals(ledger, connections)
         ledger.subscribe(self._on_job_changed)
 
     def register_connection(self, connection_id: int, channel: ConnectionChannel) -> None:
         """Accept Midjourney messages in this connection's channel."""
         self._connections[connection_id] = channel
+
+    def set_appeal_choice(self, connection_id: int, appeal: bool) -> None:
+        """Record the owner's choice to press Appeal on soft moderation for a connection."""
+        channel = self._connections.get(connection_id)
+        if channel is not None:
+            self._connections[connection_id] = replace(channel, appeal_soft_moderation=appeal)
 
     def track(self, jobs: Iterable[Any]) -> None:
         """Start tracking jobs already in flight, e.g. after a restart."""
@@ -127,8 +145,9 @@ class Tracker:
             self._on_job_changed(JobChange(job, job.status))
 
     async def close(self) -> None:
-        """Cancel the pending deletion checks."""
+        """Cancel the pending deletion checks and Appeal presses."""
         await self._deletions.close()
+        await self.appeals.close()
 
     async def handle(self, event: ChannelEvent) -> None:
         """Record what one event from either stream means for its job."""
@@ -198,13 +217,20 @@ class Tracker:
         elif kind == ReplyKind.UPSCALE:
             self._record_upscale(job, message, reply)
         elif kind == ReplyKind.QUEUE_FULL:
-            # Back off before re-queueing, so the dispatcher cannot send the job again at once.
+            # Learn the limit and back off before re-queueing, so the dispatcher cannot send
+            # the job again at once.
             if job.connection_id is not None:
+                await learn_job_limit(self.ledger, job.connection_id)
                 self.control.back_off(job.connection_id, "queue full")
             await self._requeue(job, "Midjourney's queue is full")
         elif kind in (ReplyKind.ACCOUNT_BLOCKED, ReplyKind.CREDITS_EXHAUSTED):
-            await self._stop_account(job, reply)
-        elif kind in (ReplyKind.FAILED, ReplyKind.ACTION_NEEDED, ReplyKind.STOPPED):
+            await self._stop_account(job, reply, message)
+        elif kind == ReplyKind.ACTION_NEEDED:
+            channel = self._connections.get(job.connection_id or -1, ConnectionChannel(""))
+            await self.appeals.on_action_needed(
+                job, message, reply, appeal=channel.appeal_soft_moderation
+            )
+        elif kind in (ReplyKind.FAILED, ReplyKind.STOPPED):
             await self._record_failure(job, reply)
 
     async def _record_waiting(self, job: TrackedJob, message: ChannelMessage, reply: Reply) -> None:
@@ -266,11 +292,17 @@ class Tracker:
         if failed is not None:
             log.info("job %s failed: %s (%s)", job.job_id, category, detail)
 
-    async def _stop_account(self, job: TrackedJob, reply: Reply) -> None:
+    async def _stop_account(self, job: TrackedJob, reply: Reply, message: ChannelMessage) -> None:
         reason = " ".join(part for part in (reply.title, reply.detail) if part).strip()
+        # A notice with a button to press (Acknowledged, Accept ToS) is linked for the owner;
+        # the engine fills in the guild when the event carried none.
+        link = ""
+        if any(button.custom_id for button in message.buttons):
+            guild_id = message.guild_id or ""
+            link = f"https://discord.com/channels/{guild_id}/{message.channel_id}/{message.id}"
         # Pause before re-queueing, so the dispatcher cannot pick the job up again at once.
         if job.connection_id is not None:
-            await self.control.pause(job.connection_id, reason or reply.kind.value)
+            await self.control.pause(job.connection_id, reason or reply.kind.value, link=link)
         await self._requeue(job, reason)
 
     async def _requeue(self, job: TrackedJob, reason: str) -> None:
@@ -279,6 +311,17 @@ class Tracker:
             log.info("job %s back in the queue: %s", job.job_id, reason)
 
     # Deletions ---------------------------------------------------------------------------
+
+    async def _look_up(self, render: RenderId) -> None:
+        """Feed the channel history since a render was sent, in case its grid event was lost."""
+        job = self.index.get(render[0])
+        if self.history is None or job is None or job.connection_id is None:
+            return
+        variation = job.variation(render[1]) if render[1] is not None else None
+        since = variation.sent_at if variation is not None else job.sent_at
+        if since is None:
+            return
+        await self.ingest_history(await self.history(job.connection_id, since))
 
     async def _fail_deleted(self, render: RenderId, message_id: str) -> None:
         job_id, variation = render

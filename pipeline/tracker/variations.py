@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from midjourney.messages import ChannelMessage
 from midjourney.replies import Reply, ReplyKind
 from pipeline.completion import JobCompletion
+from pipeline.job_limits import learn_job_limit
 from pipeline.ledger import JobLedger
 from pipeline.tracker.failures import describe_failure
 from pipeline.tracker.matching import TrackedJob
@@ -62,8 +63,10 @@ class VariationRecorder:
         elif kind == ReplyKind.GRID:
             await self._record_grid(job, index, message, reply)
         elif kind == ReplyKind.QUEUE_FULL:
-            # Back off before re-queueing, so the dispatcher cannot press it again at once.
+            # Learn the limit and back off before re-queueing, so the dispatcher cannot press
+            # it again at once.
             if job.connection_id is not None:
+                await learn_job_limit(self.ledger, job.connection_id)
                 self.control.back_off(job.connection_id, "queue full")
             await self.requeue(job, index, "Midjourney's queue is full")
         elif kind in (ReplyKind.ACCOUNT_BLOCKED, ReplyKind.CREDITS_EXHAUSTED):

@@ -1,4 +1,4 @@
-from bot.text import ZERO_WIDTH_SPACE, defuse_mentions, echo, join_within, shorten
+from bot.text import ZERO_WIDTH_SPACE, defuse_mentions, echo, join_within, sentence, shorten
 
 
 def test_everyone_and_here_are_defused() -> None:
@@ -54,3 +54,13 @@ def test_join_within_counts_left_out_lines() -> None:
     kept = text.splitlines()[:-1]
     assert kept == lines[: len(kept)]
     assert text.splitlines()[-1] == f"…and {100 - len(kept)} more"
+
+
+def test_sentence_adds_full_stop() -> None:
+    assert sentence("  the token was rejected ") == "the token was rejected."
+
+
+def test_sentence_keeps_end_punctuation() -> None:
+    assert sentence("Solve the CAPTCHA!") == "Solve the CAPTCHA!"
+    assert sentence("Done.") == "Done."
+    assert sentence("") == ""

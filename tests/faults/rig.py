@@ -63,7 +63,8 @@ class ReportLine:
 
     @property
     def files(self) -> list[str]:
-        return [name for name in str(self.values["image files"] or "").split() if name]
+        cell = str(self.values["image files"] or "")
+        return [name.strip() for name in cell.split(",") if name.strip()]
 
 
 @dataclass(slots=True)
@@ -71,7 +72,7 @@ class Outcome:
     """A finished batch as the user receives it in Discord: the ZIP and the report."""
 
     batch_id: int
-    result: BatchResult
+    result: BatchResult | None  # None when read from outside the service's process
     lines: list[ReportLine]
     zip_names: list[str]
     sheets: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
@@ -123,13 +124,17 @@ class Product:
         known = {
             progress.batch_id for progress in await self.service.engine.active_batches(self.user_id)
         }
+        # The replies to earlier runs are still in the actor's view; only a new one counts.
+        earlier = set(self.user.messages)
+        is_reply = _is_batch_reply(self.sandbox)
         await self.user.run_slash_command(
             "batch run",
             {"upscale": upscale, "split_grids": False},
             attachments={"sheet": (filename, data)},
         )
         reply = await self.user.wait_for_message(
-            _is_batch_reply(self.sandbox), timeout=REPLY_TIMEOUT
+            lambda message: message["id"] not in earlier and is_reply(message),
+            timeout=REPLY_TIMEOUT,
         )
         button = _find_button(reply, RUN_BUTTON_PREFIX)
         if button is not None:
@@ -195,7 +200,7 @@ def sheet_bytes(prompts: Sequence[str | Mapping[str, Any]]) -> bytes:
     return buffer.getvalue()
 
 
-def read_outcome(batch_id: int, result: BatchResult, files: Mapping[str, bytes]) -> Outcome:
+def read_outcome(batch_id: int, result: BatchResult | None, files: Mapping[str, bytes]) -> Outcome:
     """Read the posted ZIP and report into an Outcome."""
     zip_names: list[str] = []
     report: bytes | None = None

@@ -240,10 +240,14 @@ async def test_run_starts_bot_and_web(tmp_path: Path) -> None:
         )
         try:
             health = await _wait_for_health(f"http://127.0.0.1:{web_port}/health")
-            assert health == {"status": "ok", "database": "ok"}
-            # The bot logged in over the gateway and published /batch.
+            assert health == {
+                "status": "ok",
+                "database": "ok",
+                "connections": {"working": 0, "paused": 0},
+            }
+            # The bot logged in over the gateway and published its commands.
             commands = sandbox.discord.commands.in_scope(sandbox.bot_user_id)
-            assert [command["name"] for command in commands] == ["batch"]
+            assert sorted(command["name"] for command in commands) == ["batch", "connection"]
         finally:
             process.send_signal(signal.SIGINT)
             output, _ = await asyncio.wait_for(process.communicate(), timeout=20)

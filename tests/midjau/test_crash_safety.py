@@ -5,7 +5,12 @@ subprocess, as an operator starts it. The sandbox user runs a 20-row sheet with
 ``/batch run``. The service is killed after 2 jobs are done, between recording an upscale
 press and sending it, and after 14 jobs are done, and it is started again each time.
 The batch must still finish with every row done exactly once, every image in the ZIP
-exactly once, and no prompt sent to Midjourney more often than the report's attempts.
+exactly once, no prompt sent to Midjourney more often than the report's attempts, and
+each upscale button pressed once.
+
+A kill can also land between committing a job as submitted and sending its prompt. The
+restarted service sends such a prompt again once its "no waiting message" timeout passes
+with no reply in the channel history; that timeout is short here so the test sees it.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ STEP_TIMEOUT = 30.0
 # A batch takes about 15 s here (measured), so 30 s more after the last restart means a
 # row is stuck.
 RESULT_TIMEOUT = 30.0
+# Seconds a job may wait for Midjourney's first reply; the sandbox replies within
+# milliseconds, so only a prompt lost in a kill reaches this.
+WAITING_MESSAGE_TIMEOUT = 3.0
 APPLICATION_COMMAND = 2
 
 
@@ -67,14 +75,6 @@ def twenty_lines() -> list[SheetLine]:
     return lines
 
 
-# Not strict: when the kill happens to land just after the press went out, the batch
-# finishes correctly, and that pass must not fail the suite.
-@pytest.mark.xfail(
-    strict=False,
-    reason="the fetcher commits U<n> as pressed before its paced press is sent; a kill in "
-    "between leaves the press unsent, and after the restart the row waits for a result "
-    "that never comes (upscales_pressed [2, 4], upscales_pending [4])",
-)
 async def test_batch_survives_sigkill_at_three_moments(tmp_path: Path) -> None:
     lines = twenty_lines()
     sheet = tmp_path / "crash.xlsx"
@@ -137,14 +137,19 @@ def check_zip(zip_bytes: bytes, lines: list[SheetLine]) -> None:
 def check_prompts_sent(
     report: list[dict[str, Any]], lines: list[SheetLine], imagines: Counter[str]
 ) -> None:
-    """Check that each row's prompt reached Midjourney once per attempt in the report."""
+    """Check that no row's prompt reached Midjourney more often than its report attempts.
+
+    An attempt committed just before a kill may never have reached Midjourney, so a row
+    can report more attempts than Midjourney received, never fewer.
+    """
     attempts = {int(line["row"]): int(line["attempts"] or 0) for line in report}
     sent = {
         number: sum(count for raw, count in imagines.items() if raw.startswith(f"{line.filename} "))
         for number, line in enumerate(lines, start=2)
     }
     assert all(count >= 1 for count in sent.values()), sent
-    assert sent == attempts
+    over = {row: (sent[row], attempts[row]) for row in sent if sent[row] > attempts[row]}
+    assert not over, f"rows whose prompt was sent more often than reported: {over}"
 
 
 def _service_env(sandbox: Sandbox, data_dir: Path) -> dict[str, str]:
@@ -158,6 +163,7 @@ def _service_env(sandbox: Sandbox, data_dir: Path) -> dict[str, str]:
         "MIDJAU_DISCORD__PROGRESS_EDIT_INTERVAL": "0.5",
         "MIDJAU_PACING__MIN_GAP_SECONDS": "0.2",
         "MIDJAU_PACING__JITTER_SECONDS": "0.02",
+        "MIDJAU_TIMEOUTS__WAITING_MESSAGE": str(WAITING_MESSAGE_TIMEOUT),
     }
 
 

@@ -23,8 +23,10 @@ from midjourney.messages import (
     MessageUpdated,
 )
 from midjourney.relay import (
+    MAX_RATE_LIMIT_WAITS,
     AccessBlockedError,
     CaptchaRequiredError,
+    RateLimitedError,
     Relay,
     TokenRejectedError,
 )
@@ -200,6 +202,22 @@ async def test_rate_limit_retry_after_is_honoured(
     assert 0.3 <= elapsed < 1.0
     waiting = await log.wait_for(lambda: [e for e in log.created() if e.message.nonce == nonce])
     assert "(Waiting to start)" in waiting[0].message.content
+
+
+async def test_rate_limit_that_outlasts_the_waits_raises_with_retry_after(
+    relay: Relay, sandbox: Sandbox
+) -> None:
+    limited = MAX_RATE_LIMIT_WAITS + 1
+    sandbox.discord.rate_limit_next(limited, method="POST", route="/interactions", retry_after=0.1)
+
+    with pytest.raises(RateLimitedError) as caught:
+        await relay.imagine("red fox")
+
+    assert caught.value.retry_after == pytest.approx(0.1)
+    assert caught.value.status == 429
+    sent = sandbox.discord.requests.matching(method="POST", route="/interactions")
+    assert [record.status for record in sent] == [429] * limited
+    assert len(sandbox.midjourney.jobs) == 0
 
 
 async def test_unauthorized_raises_token_rejected(relay: Relay, sandbox: Sandbox) -> None:

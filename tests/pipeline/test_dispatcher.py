@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from midjourney.relay import InteractionRejectedError
+from midjourney.relay import InteractionRejectedError, RateLimitedError
 from pipeline.batches import insert_batch
 from pipeline.dispatcher import Dispatcher, SlotLimits
 from pipeline.ledger import JobLedger
@@ -204,6 +204,22 @@ async def test_rejected_three_times_fails(ledger):
     assert job.status == JobStatus.FAILED
     assert job.failure_category == FailureCategory.MIDJOURNEY_ERROR
     assert await sender.send_next() is False
+
+
+async def test_rate_limited_send_waits_before_sending_again(ledger):
+    connection_id = await add_connection(ledger)
+    await add_batch(ledger, connection_id, ["a red fox", "a blue whale"])
+    relay = RecordingRelay()
+    relay.imagine_error = RateLimitedError({"retry_after": 60.0, "global": False})
+    sender = dispatcher(ledger, connection_id, relay, fast=3)
+
+    await sender.send_next()
+    relay.imagine_error = None
+    await sender.send_next()
+
+    job = await job_by_prompt(ledger, "a red fox")
+    assert job.status == JobStatus.QUEUED
+    assert relay.imagined == []
 
 
 async def test_unknown_send_outcome_keeps_job_submitted(ledger, monkeypatch):
