@@ -11,8 +11,8 @@ from pathlib import Path
 
 import discord
 
-from bot.progress import format_duration
 from pipeline.downloads import sign_download
+from pipeline.durations import format_duration
 from pipeline.progress import BatchResult, BatchSummary
 
 log = logging.getLogger(__name__)

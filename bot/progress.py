@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from pipeline.durations import format_duration
 from pipeline.progress import BatchProgress
 
 log = logging.getLogger(__name__)
@@ -39,18 +40,6 @@ def render_bar(fraction: float, width: int = BAR_WIDTH) -> str:
     fraction = min(max(fraction, 0.0), 1.0)
     filled = math.floor(fraction * width)
     return _FILLED * filled + _EMPTY * (width - filled)
-
-
-def format_duration(seconds: float) -> str:
-    """Say a duration the way people read it: "45 s", "4 min 10 s", "2 h 5 min"."""
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    return f"{secs} s"
 
 
 def render_progress(progress: BatchProgress) -> str:

@@ -70,6 +70,9 @@ class TimeoutSettings(BaseModel):
 
     waiting_message: float = Field(default=120.0, gt=0)
     progress: float = Field(default=600.0, gt=0)
+    # A relax-mode job may stay at "Waiting to start" much longer, because Midjourney
+    # queues relax jobs behind other work.
+    relax_progress: float = Field(default=3600.0, gt=0)
     final: float = Field(default=1800.0, gt=0)
     upscale: float = Field(default=300.0, gt=0)
     # Midjourney deletes the progress message when the grid arrives; a deletion counts as

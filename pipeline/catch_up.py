@@ -12,7 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from pipeline.connections import ConnectionRuntime, fetch_history_since
+from midjourney.messages import ChannelMessage
+from pipeline.connections import (
+    HISTORY_PAGE_SIZE,
+    MAX_HISTORY_PAGES,
+    ConnectionRuntime,
+    fetch_history_since,
+)
 from pipeline.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -24,6 +30,23 @@ async def catch_up_connection(runtime: ConnectionRuntime, tracker: Tracker) -> i
     Return the number of history messages read; 0 when no job is in flight or the
     history could not be read (the timeout sweep looks at the history again later).
     """
+    history = await read_missed_history(runtime, tracker)
+    if history is None:
+        return 0
+    log.info("connection %s: caught up on %d history messages", runtime.connection_id, len(history))
+    return len(history)
+
+
+async def read_missed_history(
+    runtime: ConnectionRuntime, tracker: Tracker
+) -> list[ChannelMessage] | None:
+    """Read the history since the connection's oldest job in flight and feed it to the tracker.
+
+    Return the messages, or None when no job is in flight or the history could not be
+    read. When the whole stretch was read, a progress message of a job in flight that is
+    missing from it was deleted while nobody listened (Midjourney's post-moderation), and
+    the tracker treats it as a deletion it has just seen.
+    """
     sent_times = [
         job.sent_at
         for job in tracker.index.jobs()
@@ -31,26 +54,17 @@ async def catch_up_connection(runtime: ConnectionRuntime, tracker: Tracker) -> i
     ]
     if not sent_times:
         log.debug("connection %s: no job in flight to catch up on", runtime.connection_id)
-        return 0
-
+        return None
     try:
         history = await fetch_history_since(runtime.relay, min(sent_times))
     except Exception as error:
         log.warning(
-            "connection %s: reading the channel history to catch up failed: %s",
-            runtime.connection_id,
-            error,
+            "connection %s: reading the channel history failed: %s", runtime.connection_id, error
         )
-        return 0
-
-    log.info(
-        "connection %s: catching up on %d history messages for %d jobs in flight",
-        runtime.connection_id,
-        len(history),
-        len(sent_times),
-    )
-    await tracker.ingest_history(history)
-    return len(history)
+        return None
+    complete = len(history) < MAX_HISTORY_PAGES * HISTORY_PAGE_SIZE
+    await tracker.ingest_history(history, channel_id=runtime.channel_id if complete else None)
+    return history
 
 
 async def catch_up_connections(runtimes: Iterable[ConnectionRuntime], tracker: Tracker) -> int:

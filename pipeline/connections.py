@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # Pages of 100 messages read when looking for replies after a restart or a timeout.
 MAX_HISTORY_PAGES = 10
+HISTORY_PAGE_SIZE = 100
 # Seconds of history read before the oldest job's send time, for clock skew.
 HISTORY_MARGIN_SECONDS = 60
 
@@ -45,6 +46,8 @@ class RelayConfig:
 
 
 RelayFactory = Callable[[RelayConfig], "Relay"]
+# Runs a coroutine as a named background task that the engine cancels when it stops.
+TaskOwner = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
 
 
 def default_relay_factory(http: aiohttp.ClientSession) -> RelayFactory:
@@ -134,11 +137,11 @@ async def fetch_history_since(relay: Relay, since: datetime) -> list[ChannelMess
     after = snowflake_at(since - timedelta(seconds=HISTORY_MARGIN_SECONDS))
     messages: dict[str, ChannelMessage] = {}
     for _page in range(MAX_HISTORY_PAGES):
-        page = await relay.fetch_history(limit=100, after=after)
+        page = await relay.fetch_history(limit=HISTORY_PAGE_SIZE, after=after)
         fresh = [message for message in page if message.id not in messages]
         for message in fresh:
             messages[message.id] = message
-        if len(page) < 100 or not fresh:
+        if len(page) < HISTORY_PAGE_SIZE or not fresh:
             break
         after = max((message.id for message in page), key=int)
     return sorted(messages.values(), key=lambda message: int(message.id))

@@ -70,7 +70,8 @@ UNKNOWN_OUTCOME_BACKOFF_SECONDS = 5.0
 SPEED_MODES = ("fast", "turbo", "relax")
 
 PauseHandler = Callable[[str], Awaitable[None]]
-RollBack = Callable[[str], Awaitable[None]]
+# Undoes a claim that Discord rejected: (reason, whether the rejected send counts as an attempt).
+RollBack = Callable[[str, bool], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +281,7 @@ class Dispatcher:
     async def _send(self, job: Job, nonce: str) -> None:
         sent = await self._deliver(
             self.relay.imagine(job.prompt, nonce=nonce),
-            lambda reason: self._roll_back(job, reason),
+            lambda reason, counted: self._roll_back(job, reason, counted),
             f"job {job.id}",
         )
         if sent:
@@ -299,15 +300,16 @@ class Dispatcher:
             # Paused first, so the roll-back re-queues the job even after its last attempt,
             # because Discord rejected the account, not the prompt.
             await self._pause(error.user_message)
-            await roll_back(error.user_message)
+            await roll_back(error.user_message, True)
         except RateLimitedError as error:
-            # Sending again at once would only meet the same limit.
-            await roll_back(error.user_message)
+            # Discord rejected the request for its rate limit, before it reached Midjourney,
+            # so the attempt is not counted. Sending again at once would meet the same limit.
+            await roll_back(error.user_message, False)
             self.back_off(max(error.retry_after, self.queue_full_backoff), "rate limited")
         except InteractionRejectedError as error:
-            await roll_back(error.user_message)
+            await roll_back(error.user_message, True)
         except RelayError as error:
-            await roll_back(error.user_message)
+            await roll_back(error.user_message, True)
             self.back_off(self.queue_full_backoff, "relay error")
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             # The request may have reached Discord, so the claim stays submitted; the
@@ -323,10 +325,13 @@ class Dispatcher:
             return True
         return False
 
-    async def _roll_back(self, job: Job, reason: str) -> None:
+    async def _roll_back(self, job: Job, reason: str, counted: bool) -> None:
         # Discord rejected the request outright, so Midjourney never saw the prompt.
-        if job.attempts < MAX_SEND_ATTEMPTS or self._paused:
-            await self.ledger.update(job.id, when=[JobStatus.SUBMITTED], **REQUEUE)
+        if not counted or job.attempts < MAX_SEND_ATTEMPTS or self._paused:
+            attempts = job.attempts if counted else job.attempts - 1
+            await self.ledger.update(
+                job.id, when=[JobStatus.SUBMITTED], **REQUEUE | {"attempts": attempts}
+            )
             log.warning("job %s rejected by Discord, back in the queue: %s", job.id, reason)
             return
         await self.ledger.update(
@@ -363,7 +368,7 @@ class Dispatcher:
         attempts = renders_of(claimed)[index].attempts
         pressed = await self._deliver(
             self.relay.press(work.grid_message_id, work.render.custom_id, nonce=nonce),
-            lambda reason: self._roll_back_variation(work, attempts, reason),
+            lambda reason, counted: self._roll_back_variation(work, attempts, reason, counted),
             f"V{index} of job {work.job_id}",
         )
         if pressed:
@@ -371,13 +376,19 @@ class Dispatcher:
                 "connection %s: pressed V%d of job %s", self.connection_id, index, work.job_id
             )
 
-    async def _roll_back_variation(self, work: QueuedVariation, attempts: int, reason: str) -> None:
+    async def _roll_back_variation(
+        self, work: QueuedVariation, attempts: int, reason: str, counted: bool
+    ) -> None:
         index = work.render.index
-        if attempts < MAX_SEND_ATTEMPTS or self._paused:
+        if not counted or attempts < MAX_SEND_ATTEMPTS or self._paused:
+            kept = attempts if counted else attempts - 1
             await self.ledger.modify(
                 work.job_id,
                 lambda row: change_render(
-                    row, index, [VariationStatus.SUBMITTED], **VARIATION_REQUEUE
+                    row,
+                    index,
+                    [VariationStatus.SUBMITTED],
+                    **VARIATION_REQUEUE | {"attempts": kept},
                 ),
                 when=[JobStatus.UPSCALING],
             )

@@ -3,10 +3,8 @@
 A connection is paused when Discord or Midjourney stops its account: a pending moderation
 message, a CAPTCHA, an ended subscription, a rejected token (401), a blocked account (403)
 or used-up fast hours. While paused it sends no prompt and presses no button, and jobs in
-flight keep their state. Every ``resume_probe_seconds`` a probe checks the account: an
-authenticated ``GET /users/@me`` first, then, unless the cause was the token, one queued
-job is let through. When Midjourney starts that job the connection resumes; when the same
-answer comes back it stays paused, quietly. The owner's Resume resumes at once.
+flight keep their state. A probe (``pipeline.health_probes``) checks the account until it
+works again; the owner's Resume resumes at once.
 
 Used-up fast hours do not pause a connection whose owner chose relax mode on a plan that
 has it: its fast jobs are moved to relax and the batch goes on.
@@ -14,17 +12,13 @@ has it: its fast jobs are moved to relax and the batch goes on.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
-import aiohttp
 from sqlalchemy import select
 
-from midjourney.relay import RelayError
 from pipeline.accounts import (
     count_connections_by_state,
     list_open_batch_channels,
@@ -32,34 +26,20 @@ from pipeline.accounts import (
     mark_connection_active,
     mark_connection_paused,
 )
-from pipeline.connections import ConnectionRuntime, slot_limits
+from pipeline.connections import TaskOwner, slot_limits
 from pipeline.dispatcher import speed_changes
-from pipeline.ledger import JobChange, JobLedger
+from pipeline.health_probes import PauseProbes
+from pipeline.ledger import JobLedger
 from pipeline.pause_reasons import PauseCause, classify_pause, describe_pause, with_guild
-from pipeline.variations import VariationStatus, renders_of
-from storage.models import (
-    ConnectionState,
-    FailureCategory,
-    Job,
-    JobStatus,
-    MidjourneyConnection,
-    utcnow,
-)
+from storage.models import ConnectionState, Job, JobStatus, MidjourneyConnection
 
 if TYPE_CHECKING:
     from midjau.settings import Settings
+    from pipeline.connection_runner import ConnectionRunner
 
 log = logging.getLogger(__name__)
 
 RELAX = "relax"
-# Statuses that show Midjourney took a job: it answered with more than an account notice.
-_TAKEN_STATUSES = frozenset({JobStatus.WAITING, JobStatus.RUNNING, JobStatus.UPSCALING})
-_TAKEN_FAILURES = frozenset(
-    {FailureCategory.INVALID, FailureCategory.MODERATED, FailureCategory.FILTERED}
-)
-_TAKEN_RENDER_STATUSES = frozenset(
-    {VariationStatus.WAITING, VariationStatus.RUNNING, VariationStatus.RENDERED}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +73,12 @@ class ConnectionListener(Protocol):
         """Tell the owner the connection works again."""
 
 
-RuntimeLookup = Callable[[int | None], ConnectionRuntime | None]
-ConnectionStarter = Callable[..., Awaitable[ConnectionRuntime | None]]
-TaskOwner = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
+@dataclass(frozen=True, slots=True)
+class ConnectionChoices:
+    """The owner's choices for a connection; None leaves a choice as it is."""
+
+    relax_when_fast_used_up: bool | None = None
+    appeal_soft_moderation: bool | None = None
 
 
 def health_of(connection: MidjourneyConnection, probe_seconds: float) -> ConnectionHealth:
@@ -136,27 +119,22 @@ class HealthMonitor:
         settings: Settings,
         ledger: JobLedger,
         *,
-        runtime: RuntimeLookup,
-        start: ConnectionStarter,
-        run: Callable[[ConnectionRuntime], None],
+        connections: ConnectionRunner,
         own: TaskOwner,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
+        self.connections = connections
         self.listeners: list[ConnectionListener] = []
-        self._runtime = runtime
-        self._start = start
-        self._run = run
         self._own = own
-        self._probes: dict[int, asyncio.Task[None]] = {}
-        # Connection id → when its trial job was let through.
-        self._trials: dict[int, datetime] = {}
-        ledger.subscribe(self._on_job_changed)
+        self.probes = PauseProbes(
+            settings, ledger, connections=connections, resume=self.resume, own=own
+        )
 
     @property
     def probe_seconds(self) -> float:
         """Seconds between two checks of a paused connection."""
-        return self.settings.pacing.resume_probe_seconds
+        return self.probes.probe_seconds
 
     # Queries ------------------------------------------------------------------------------
 
@@ -176,12 +154,7 @@ class HealthMonitor:
         }
 
     async def set_choices(
-        self,
-        connection_id: int,
-        user_id: int,
-        *,
-        relax_when_fast_used_up: bool | None = None,
-        appeal_soft_moderation: bool | None = None,
+        self, connection_id: int, user_id: int, choices: ConnectionChoices
     ) -> bool:
         """Store the owner's choices; return False when the connection is not theirs.
 
@@ -191,14 +164,14 @@ class HealthMonitor:
             connection = await session.get(MidjourneyConnection, connection_id)
             if connection is None or connection.user_id != user_id:
                 return False
-            if appeal_soft_moderation is not None:
-                connection.appeal_soft_moderation = appeal_soft_moderation
-            if relax_when_fast_used_up is not None:
-                connection.relax_when_fast_used_up = relax_when_fast_used_up
-                if not relax_when_fast_used_up:
+            if choices.appeal_soft_moderation is not None:
+                connection.appeal_soft_moderation = choices.appeal_soft_moderation
+            if choices.relax_when_fast_used_up is not None:
+                connection.relax_when_fast_used_up = choices.relax_when_fast_used_up
+                if not choices.relax_when_fast_used_up:
                     connection.speed_override = ""
             override = connection.speed_override
-        runtime = self._runtime(connection_id)
+        runtime = self.connections.get(connection_id)
         if runtime is not None:
             runtime.dispatcher.speed_override = override
         return True
@@ -210,8 +183,8 @@ class HealthMonitor:
         cause = classify_pause(reason)
         if cause is PauseCause.FAST_HOURS_USED_UP and await self._go_on_in_relax(connection_id):
             return
-        trial = self._trials.pop(connection_id, None)
-        runtime = self._runtime(connection_id)
+        trial = self.probes.forget_trial(connection_id)
+        runtime = self.connections.get(connection_id)
         if runtime is not None:
             runtime.dispatcher.pause()
 
@@ -222,7 +195,7 @@ class HealthMonitor:
             previous = mark_connection_paused(
                 connection, reason, with_guild(link, connection.guild_id)
             )
-        self._probe_later(connection_id)
+        self.probes.probe_later(connection_id)
 
         if previous is not None and classify_pause(previous) is cause:
             verb = "trial job answered" if trial else "paused again"
@@ -239,16 +212,15 @@ class HealthMonitor:
                 return False
             was_paused = connection.state == ConnectionState.PAUSED
             mark_connection_active(connection)
-        self._trials.pop(connection_id, None)
-        self._stop_probe(connection_id)
+        self.probes.stop(connection_id)
 
-        runtime = self._runtime(connection_id)
+        runtime = self.connections.get(connection_id)
         if runtime is None:
-            await self._start(connection, paused=False)
+            await self.connections.start(connection, paused=False)
         else:
             runtime.dispatcher.resume()
             if runtime.task is None or runtime.task.done():
-                self._run(runtime)
+                self.connections.run_dispatcher(runtime)
         if was_paused:
             who = "by its owner" if user_id is not None else "after a successful check"
             log.info("connection %s resumed %s", connection_id, who)
@@ -257,23 +229,18 @@ class HealthMonitor:
 
     async def reconnected(self, connection_id: int, was_paused: bool) -> None:
         """Forget the pause of a connection whose owner connected it again."""
-        self._trials.pop(connection_id, None)
-        self._stop_probe(connection_id)
+        self.probes.stop(connection_id)
         if was_paused:
             self._own(self._tell(connection_id, paused=False), f"resume notice of {connection_id}")
 
     def watch(self, connection_ids: list[int]) -> None:
         """Probe connections found paused at start."""
         for connection_id in connection_ids:
-            self._probe_later(connection_id)
+            self.probes.probe_later(connection_id)
 
     async def close(self) -> None:
         """Stop every probe."""
-        probes = list(self._probes.values())
-        self._probes.clear()
-        for probe in probes:
-            probe.cancel()
-        await asyncio.gather(*probes, return_exceptions=True)
+        await self.probes.close()
 
     # Relax mode ---------------------------------------------------------------------------------
 
@@ -288,7 +255,7 @@ class HealthMonitor:
                 return False
             switched = connection.speed_override != RELAX
             connection.speed_override = RELAX
-        runtime = self._runtime(connection_id)
+        runtime = self.connections.get(connection_id)
         if runtime is not None:
             runtime.dispatcher.speed_override = RELAX
 
@@ -316,71 +283,6 @@ class HealthMonitor:
             )
         return True
 
-    # Probes ---------------------------------------------------------------------------------------
-
-    def _probe_later(self, connection_id: int) -> None:
-        probe = self._probes.get(connection_id)
-        if probe is not None and not probe.done():
-            return
-        self._probes[connection_id] = asyncio.create_task(
-            self._probe_until_resumed(connection_id), name=f"probe of connection {connection_id}"
-        )
-
-    def _stop_probe(self, connection_id: int) -> None:
-        probe = self._probes.pop(connection_id, None)
-        if probe is not None and probe is not asyncio.current_task():
-            probe.cancel()
-
-    async def _probe_until_resumed(self, connection_id: int) -> None:
-        while True:
-            await asyncio.sleep(self.probe_seconds)
-            try:
-                if await self._probe(connection_id):
-                    return
-            except Exception:
-                log.exception("connection %s: checking the paused account failed", connection_id)
-
-    async def _probe(self, connection_id: int) -> bool:
-        """Check a paused connection once; return True when it is no longer paused."""
-        async with self.ledger.db.sessions() as session:
-            connection = await session.get(MidjourneyConnection, connection_id)
-        if connection is None or connection.state != ConnectionState.PAUSED:
-            return True
-        cause = classify_pause(connection.pause_reason)
-
-        runtime = self._runtime(connection_id)
-        if runtime is None:
-            # The session never opened (a rejected token at start): opening it is the check.
-            runtime = await self._start(connection, paused=True)
-            if runtime is None:
-                return False
-        elif not await _discord_accepts(runtime, connection_id):
-            return False
-        if not cause.needs_trial:
-            return await self.resume(connection_id)
-
-        if runtime.task is not None and not runtime.task.done():
-            return False  # the dispatcher's loop has not noticed the pause yet
-        self._trials[connection_id] = utcnow()
-        if await runtime.dispatcher.send_trial():
-            log.info("connection %s: one job let through to check the account", connection_id)
-        else:
-            log.info("connection %s: no queued job to check the account with", connection_id)
-        return False
-
-    def _on_job_changed(self, change: JobChange) -> None:
-        job = change.job
-        connection_id = job.connection_id
-        started = self._trials.get(connection_id) if connection_id is not None else None
-        if connection_id is None or started is None or not _taken_since(job, started):
-            return
-        del self._trials[connection_id]
-        log.info("connection %s: Midjourney took job %s; resuming", connection_id, job.id)
-        self._own(self._resume_checked(connection_id), f"resume of connection {connection_id}")
-
-    async def _resume_checked(self, connection_id: int) -> None:
-        await self.resume(connection_id)
-
     # Telling the owner ----------------------------------------------------------------------------
 
     async def _tell(self, connection_id: int, *, paused: bool) -> None:
@@ -398,34 +300,3 @@ class HealthMonitor:
                     await listener.on_connection_resumed(health, channel_ids)
             except Exception:
                 log.exception("connection %s: a listener failed", connection_id)
-
-
-async def _discord_accepts(runtime: ConnectionRuntime, connection_id: int) -> bool:
-    """Return whether Discord answers an authenticated request of the connection."""
-    try:
-        await runtime.relay.fetch_current_user()
-    except (RelayError, aiohttp.ClientError, TimeoutError, OSError) as error:
-        log.info("connection %s: Discord still refuses the account (%s)", connection_id, error)
-        return False
-    return True
-
-
-def _taken_since(job: Job, since: datetime) -> bool:
-    """Return whether Midjourney took a job (or a variation) sent at or after ``since``."""
-    if _at_or_after(job.sent_at, since):
-        if job.status in _TAKEN_STATUSES or job.status == JobStatus.DONE:
-            return True
-        if job.status == JobStatus.FAILED and job.failure_category in _TAKEN_FAILURES:
-            return True
-    return any(
-        render.status in _TAKEN_RENDER_STATUSES and _at_or_after(render.sent_at, since)
-        for render in renders_of(job).values()
-    )
-
-
-def _at_or_after(moment: datetime | None, since: datetime) -> bool:
-    if moment is None:
-        return False
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment >= since

@@ -8,7 +8,8 @@ from typing import Protocol
 
 from midjourney.messages import ChannelMessage
 from midjourney.replies import classify
-from pipeline.connections import ConnectionRuntime, fetch_history_since
+from pipeline.catch_up import read_missed_history
+from pipeline.connections import ConnectionRuntime
 from pipeline.tracker import ResultSink, Tracker
 from pipeline.tracker.matching import TrackedJob
 from pipeline.variations import VariationStatus
@@ -43,21 +44,15 @@ async def reattach_jobs(
     timeout has passed with nothing in history.
     """
     in_flight = [job for job in tracker.index.jobs() if job.connection_id == runtime.connection_id]
-    sent_times = [job.sent_at for job in in_flight if job.sent_at is not None]
-    if not sent_times:
-        return
-    try:
-        history = await fetch_history_since(runtime.relay, min(sent_times))
-    except Exception as error:
-        log.warning("connection %s: history look-up failed: %s", runtime.connection_id, error)
+    history = await read_missed_history(runtime, tracker)
+    if history is None:
         return
     log.info(
-        "connection %s: matching %d history messages to %d jobs in flight",
+        "connection %s: matched %d history messages to %d jobs in flight",
         runtime.connection_id,
         len(history),
         len(in_flight),
     )
-    await tracker.ingest_history(history)
     for job in in_flight:
         await results.press_unanswered(job.job_id, history)
     _resume_grids(in_flight, history, tracker, results)

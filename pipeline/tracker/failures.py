@@ -25,7 +25,7 @@ def describe_failure(reply: Reply) -> tuple[FailureCategory, str]:
         return FailureCategory.MODERATED, text
 
     category = reply.failure_category or FailureCategory.MIDJOURNEY_ERROR.value
-    detail = " ".join(part for part in (reply.title, reply.detail) if part).strip()
+    detail = midjourney_text(reply)
     if reply.kind == ReplyKind.STOPPED:
         detail = detail or "Midjourney stopped the job."
     return FailureCategory(category), detail or "Midjourney reported an error."

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from midjourney.messages import ChannelMessage
+from pipeline.durations import format_duration
 from pipeline.ledger import JobLedger
 from pipeline.tracker.tracker import MAX_SEND_ATTEMPTS, REQUEUE, Tracker
 from pipeline.variations import (
@@ -43,26 +44,36 @@ UpscalePressAgain = Callable[[str, Sequence[ChannelMessage]], Awaitable[list[int
 STAGED_STATUSES = (JobStatus.SUBMITTED, JobStatus.WAITING, JobStatus.RUNNING, JobStatus.UPSCALING)
 
 
+def waiting_to_start_limit(mode: str, timeouts: TimeoutSettings) -> float:
+    """Return the seconds a render may stay at "Waiting to start"; relax mode waits longer."""
+    return timeouts.relax_progress if mode == "relax" else timeouts.progress
+
+
 def stage_limit(job: Job, timeouts: TimeoutSettings) -> float:
     """Return the seconds a job may stay in its current stage."""
     if job.status == JobStatus.SUBMITTED:
         return timeouts.waiting_message
     if job.status == JobStatus.WAITING and job.progress_message_id:
-        return timeouts.progress
+        return waiting_to_start_limit(job.mode, timeouts)
     if job.status == JobStatus.UPSCALING:
         return timeouts.upscale
     # Running, or "Job queued" at Midjourney, which can last as long as a render.
     return timeouts.final
 
 
-def variation_stage_limit(render: VariationRender, timeouts: TimeoutSettings) -> float | None:
-    """Return the seconds a variation may stay in its current stage; None has no limit."""
+def variation_stage_limit(
+    render: VariationRender, timeouts: TimeoutSettings, mode: str
+) -> float | None:
+    """Return the seconds a variation of a job in ``mode`` may stay in its current stage.
+
+    None means no limit.
+    """
     if render.status == VariationStatus.QUEUED:
         return None  # waiting for one of our own slots, like a queued job
     if render.status == VariationStatus.SUBMITTED:
         return timeouts.waiting_message
     if render.status == VariationStatus.WAITING and render.progress_message_id:
-        return timeouts.progress
+        return waiting_to_start_limit(mode, timeouts)
     if render.status == VariationStatus.RENDERED:
         return timeouts.upscale  # only the download is left
     return timeouts.final
@@ -104,7 +115,11 @@ class TimeoutSweeper:
         self.give_up_after_grid = give_up_after_grid
         self.press_again = press_again
         shortest = min(
-            timeouts.waiting_message, timeouts.progress, timeouts.final, timeouts.upscale
+            timeouts.waiting_message,
+            timeouts.progress,
+            timeouts.relax_progress,
+            timeouts.final,
+            timeouts.upscale,
         )
         self.interval = interval if interval is not None else min(max(shortest / 4, 0.05), 15.0)
 
@@ -164,7 +179,7 @@ class TimeoutSweeper:
             return []
         stale = []
         for render in renders_of(job).values():
-            limit = variation_stage_limit(render, self.timeouts)
+            limit = variation_stage_limit(render, self.timeouts, job.mode)
             started = render.stage_started_at
             if limit is not None and started and now - started > timedelta(seconds=limit):
                 stale.append(render)
@@ -203,7 +218,7 @@ class TimeoutSweeper:
     async def _give_up(self, job: Job) -> None:
         limit = stage_limit(job, self.timeouts)
         if job.status == JobStatus.UPSCALING:
-            await self.give_up_after_grid(job.id, f"no result within {limit:g} s")
+            await self.give_up_after_grid(job.id, f"no result within {format_duration(limit)}")
             return
         if job.status == JobStatus.SUBMITTED and job.attempts < MAX_SEND_ATTEMPTS:
             # History has no reply either, so Midjourney never started the prompt: Discord
@@ -218,7 +233,7 @@ class TimeoutSweeper:
             JobStatus.WAITING: "start of the render",
             JobStatus.RUNNING: "result",
         }[job.status]
-        message = f"Midjourney sent no {stage} within {limit:g} seconds"
+        message = f"Midjourney sent no {stage} within {format_duration(limit)}"
         if job.attempts > 1:
             message += f" (the prompt was sent {job.attempts} times)"
         changed = await self.ledger.update(
@@ -232,7 +247,8 @@ class TimeoutSweeper:
             log.warning("job %s timed out waiting for the %s", job.id, stage)
 
     async def _give_up_variation(self, job: Job, render: VariationRender) -> None:
-        limit = variation_stage_limit(render, self.timeouts)
+        # A queued variation has no limit, so it is never stale.
+        limit = variation_stage_limit(render, self.timeouts, job.mode) or 0.0
         if (
             render.status == VariationStatus.SUBMITTED
             and not render.interaction_id
@@ -258,7 +274,7 @@ class TimeoutSweeper:
         await self.tracker.variations.fail(
             job.id,
             render.index,
-            f"{failure} within {limit:g} seconds",
+            f"{failure} within {format_duration(limit)}",
             FailureCategory.TIMED_OUT,
             when=[render.status],
         )

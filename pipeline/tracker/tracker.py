@@ -159,10 +159,29 @@ class Tracker:
             except Exception:
                 log.exception("failed to handle %s", type(event).__name__)
 
-    async def ingest_history(self, messages: Iterable[ChannelMessage]) -> None:
-        """Feed messages read from channel history, oldest first, as if they had just arrived."""
-        for message in sorted(messages, key=lambda message: int(message.id)):
+    async def ingest_history(
+        self, messages: Iterable[ChannelMessage], *, channel_id: str | None = None
+    ) -> None:
+        """Feed messages read from channel history, oldest first, as if they had just arrived.
+
+        With ``channel_id``, the messages are that channel's whole history since its oldest
+        job in flight was sent, so a progress message of those jobs that is missing was
+        deleted unseen, and its render gets the deletion's grace period like a live one.
+        """
+        ordered = sorted(messages, key=lambda message: int(message.id))
+        for message in ordered:
             await self.handle(MessageCreated(message, EventSource.HISTORY))
+        if channel_id is not None:
+            self._notice_unseen_deletions(channel_id, {message.id for message in ordered})
+
+    def _notice_unseen_deletions(self, channel_id: str, present: set[str]) -> None:
+        for job in self.index.jobs():
+            if job.channel_id != channel_id:
+                continue
+            progress = [job.progress_message_id, *(r.progress_message_id for r in job.variations)]
+            for message_id in progress:
+                if message_id and message_id not in present:
+                    self._deletions.on_deleted(message_id)
 
     async def _dispatch(self, event: ChannelEvent) -> None:
         match event:

@@ -1,6 +1,6 @@
 import asyncio
 
-from bot.progress import EditThrottle, format_duration, render_bar, render_progress
+from bot.progress import EditThrottle, render_bar, render_progress
 from pipeline.progress import BatchProgress
 
 
@@ -24,13 +24,6 @@ def test_bar_fills_in_proportion() -> None:
     assert render_bar(0.5, 10) == "█" * 5 + "░" * 5
     assert render_bar(1.0, 10) == "█" * 10
     assert render_bar(1.7, 10) == "█" * 10
-
-
-def test_durations_read_naturally() -> None:
-    assert format_duration(45) == "45 s"
-    assert format_duration(250) == "4 min 10 s"
-    assert format_duration(300) == "5 min"
-    assert format_duration(7500) == "2 h 5 min"
 
 
 def test_progress_shows_counts_bar_and_eta() -> None:

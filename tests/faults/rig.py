@@ -124,21 +124,7 @@ class Product:
         known = {
             progress.batch_id for progress in await self.service.engine.active_batches(self.user_id)
         }
-        # The replies to earlier runs are still in the actor's view; only a new one counts.
-        earlier = set(self.user.messages)
-        is_reply = _is_batch_reply(self.sandbox)
-        await self.user.run_slash_command(
-            "batch run",
-            {"upscale": upscale, "split_grids": False},
-            attachments={"sheet": (filename, data)},
-        )
-        reply = await self.user.wait_for_message(
-            lambda message: message["id"] not in earlier and is_reply(message),
-            timeout=REPLY_TIMEOUT,
-        )
-        button = _find_button(reply, RUN_BUTTON_PREFIX)
-        if button is not None:
-            await self.user.click_button(reply["id"], button["custom_id"])
+        await send_sheet(self.user, self.sandbox, filename, data, upscale=upscale)
         return await self._new_batch(known)
 
     async def finish(self, batch_id: int, within: float = BATCH_TIMEOUT) -> Outcome:
@@ -180,6 +166,27 @@ class Product:
                     ):
                         return progress.batch_id
                 await asyncio.sleep(0.05)
+
+
+async def send_sheet(
+    user: SandboxUser, sandbox: Sandbox, filename: str, data: bytes, *, upscale: str = "none"
+) -> None:
+    """Run ``/batch run`` as ``user`` with the sheet attached, and press Run if offered."""
+    # The replies to earlier runs are still in the actor's view; only a new one counts.
+    earlier = set(user.messages)
+    is_reply = _is_batch_reply(sandbox)
+    await user.run_slash_command(
+        "batch run",
+        {"upscale": upscale, "split_grids": False},
+        attachments={"sheet": (filename, data)},
+    )
+    reply = await user.wait_for_message(
+        lambda message: message["id"] not in earlier and is_reply(message),
+        timeout=REPLY_TIMEOUT,
+    )
+    button = _find_button(reply, RUN_BUTTON_PREFIX)
+    if button is not None:
+        await user.click_button(reply["id"], button["custom_id"])
 
 
 def sheet_bytes(prompts: Sequence[str | Mapping[str, Any]]) -> bytes:

@@ -22,6 +22,8 @@ class FailureCase:
     knob: str
     value: frozenset[str]
     category: str
+    # How the report's failure message starts: the embed's title and a colon before its text.
+    start: str
     # Parts of Midjourney's own text the report's failure message must contain.
     texts: tuple[str, ...]
 
@@ -32,42 +34,48 @@ CASES = {
         "unsupported_parameters",
         frozenset({"tile"}),
         "invalid",
-        ("Invalid parameter", "`--tile` is not compatible"),
+        "Invalid parameter: ",
+        ("`--tile` is not compatible",),
     ),
     "invalid link": FailureCase(
         "https://example.com/broken-cat.png a cat on a sofa",
         "invalid_link_fragments",
         frozenset({"broken-cat"}),
         "invalid",
-        ("Invalid link", "https://example.com/broken-cat.png", "could not be read"),
+        "Invalid link: ",
+        ("https://example.com/broken-cat.png", "could not be read"),
     ),
     "banned prompt": FailureCase(
         "a skull on a desk",
         "banned_words",
         frozenset({"skull"}),
         "moderated",
-        ("Banned prompt detected", "The word `skull` is banned"),
+        "Banned prompt detected: ",
+        ("The word `skull` is banned",),
     ),
     "output filter": FailureCase(
         "a gear train",
         "filtered_words",
         frozenset({"gear"}),
         "filtered",
-        ("Request cancelled due to output filters", "blocked by our output filters"),
+        "Request cancelled due to output filters: ",
+        ("blocked by our output filters",),
     ),
     "could not complete": FailureCase(
         "a copper kettle",
         "failing_words",
         frozenset({"kettle"}),
         "midjourney-error",
-        ("Could not complete", "Sorry! Could not complete the job."),
+        "Could not complete: ",
+        ("Sorry! Could not complete the job.",),
     ),
     "failed to process": FailureCase(
         "a tiger at rest",
         "unprocessable_words",
         frozenset({"tiger"}),
         "midjourney-error",
-        ("Failed to process your command",),
+        "Failed to process your command",
+        (),
     ),
 }
 
@@ -89,6 +97,7 @@ async def test_error_answer_fails_only_its_row(tmp_path: Path, case: FailureCase
     [line] = outcome.lines_of(3)
     assert line.status == "failed"
     assert line.category == case.category
+    assert line.message.startswith(case.start)
     for text in case.texts:
         assert text in line.message
     assert line.attempts == 1

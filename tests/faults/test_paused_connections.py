@@ -189,63 +189,56 @@ async def test_pending_moderation_pauses_then_resumes(tmp_path: Path) -> None:
     assert_all_done(run.outcome)
 
 
-async def test_subscription_ended_pauses_then_resumes(tmp_path: Path) -> None:
-    def on(product: Product) -> None:
-        product.knobs.subscription_ended = True
+@dataclass(frozen=True, slots=True)
+class PauseFault:
+    """A fault that pauses the connection: its sandbox switches and what the owner reads."""
 
-    def off(product: Product) -> None:
-        product.knobs.subscription_ended = False
-
-    run, listener = await run_fault(tmp_path, on, off)
-
-    assert_paused_quietly(run)
-    assert "subscription" in run.health.reason
-    assert "midjourney.com/account" in run.health.advice
-    assert listener.kinds == ["paused", "resumed"]
-    assert run.outcome is not None
-    assert_all_done(run.outcome)
+    switch_on: Callable[[Product], None]
+    switch_off: Callable[[Product], None]
+    reason: str  # a fragment of the pause reason
+    advice: str = ""  # a fragment of the advice; "" checks none
 
 
-async def test_captcha_modal_pauses_then_resumes(tmp_path: Path) -> None:
-    def on(product: Product) -> None:
-        product.knobs.captcha_on_next_imagine = True
-
-    run, listener = await run_fault(tmp_path, on, lambda product: None)
-
-    assert_paused_quietly(run)
-    assert "CAPTCHA" in run.health.reason
-    assert listener.kinds == ["paused", "resumed"]
-    assert run.outcome is not None
-    assert_all_done(run.outcome)
+def set_knob(name: str, value: Any) -> Callable[[Product], None]:
+    return lambda product: setattr(product.knobs, name, value)
 
 
-async def test_captcha_on_rest_pauses_then_resumes(tmp_path: Path) -> None:
-    def on(product: Product) -> None:
-        product.knobs.rejections.extend([captcha_required()] * REJECTIONS)
-
-    def off(product: Product) -> None:
-        product.knobs.rejections.clear()
-
-    run, listener = await run_fault(tmp_path, on, off)
-
-    assert_paused_quietly(run)
-    assert "CAPTCHA" in run.health.reason
-    assert listener.kinds == ["paused", "resumed"]
-    assert run.outcome is not None
-    assert_all_done(run.outcome)
+def reject_rest(rejection: Callable[[], Any]) -> Callable[[Product], None]:
+    return lambda product: product.knobs.rejections.extend([rejection()] * REJECTIONS)
 
 
-async def test_blocked_account_pauses_then_resumes(tmp_path: Path) -> None:
-    def on(product: Product) -> None:
-        product.knobs.rejections.extend([forbidden()] * REJECTIONS)
+def clear_rejections(product: Product) -> None:
+    product.knobs.rejections.clear()
 
-    def off(product: Product) -> None:
-        product.knobs.rejections.clear()
 
-    run, listener = await run_fault(tmp_path, on, off)
+PAUSE_FAULTS = {
+    "subscription-ended": PauseFault(
+        set_knob("subscription_ended", True),
+        set_knob("subscription_ended", False),
+        reason="subscription",
+        advice="midjourney.com/account",
+    ),
+    "captcha-modal": PauseFault(
+        set_knob("captcha_on_next_imagine", True), lambda product: None, reason="CAPTCHA"
+    ),
+    "captcha-on-rest": PauseFault(
+        reject_rest(captcha_required), clear_rejections, reason="CAPTCHA"
+    ),
+    "blocked-account": PauseFault(reject_rest(forbidden), clear_rejections, reason="HTTP 403"),
+    "used-up-fast-hours": PauseFault(
+        set_knob("fast_jobs_left", 0), set_knob("fast_jobs_left", None), reason="fast hours"
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", PAUSE_FAULTS.values(), ids=PAUSE_FAULTS.keys())
+async def test_account_fault_pauses_then_resumes(tmp_path: Path, fault: PauseFault) -> None:
+    run, listener = await run_fault(tmp_path, fault.switch_on, fault.switch_off)
 
     assert_paused_quietly(run)
-    assert "HTTP 403" in run.health.reason
+    assert fault.reason in run.health.reason
+    assert fault.advice in run.health.advice
+    assert run.health.speed_override == ""
     assert listener.kinds == ["paused", "resumed"]
     assert run.outcome is not None
     assert_all_done(run.outcome)
@@ -268,23 +261,6 @@ async def test_rejected_token_pauses_until_valid(tmp_path: Path) -> None:
     assert_paused_quietly(run)
     assert "HTTP 401" in run.health.reason
     assert "Connect the account again" in run.health.advice
-    assert listener.kinds == ["paused", "resumed"]
-    assert run.outcome is not None
-    assert_all_done(run.outcome)
-
-
-async def test_used_up_fast_hours_pause(tmp_path: Path) -> None:
-    def on(product: Product) -> None:
-        product.knobs.fast_jobs_left = 0
-
-    def off(product: Product) -> None:
-        product.knobs.fast_jobs_left = None
-
-    run, listener = await run_fault(tmp_path, on, off)
-
-    assert_paused_quietly(run)
-    assert "fast hours" in run.health.reason
-    assert run.health.speed_override == ""
     assert listener.kinds == ["paused", "resumed"]
     assert run.outcome is not None
     assert_all_done(run.outcome)

@@ -10,29 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from storage.models import MidjourneyConnection
-from tests.faults.rig import Product, start_product
+from tests.faults.rig import Outcome, Product, start_product
 
 pytestmark = pytest.mark.e2e
 
 ROWS = ["a red fox", "a spicy grey owl", "a koi pond"]
-
-
-async def choose_appeals(product: Product, appeal: bool) -> None:
-    """Set the connection's soft-moderation choice as the user would in Discord."""
-    engine = product.service.engine
-    choose = getattr(engine, "set_connection_choices", None)
-    if choose is not None:
-        changed = await choose(
-            product.connection_id, product.user_id, appeal_soft_moderation=appeal
-        )
-        assert changed
-        return
-    async with engine.ledger.transaction() as session:
-        connection = await session.get(MidjourneyConnection, product.connection_id)
-        assert connection is not None
-        connection.appeal_soft_moderation = appeal
-    engine.tracker.set_appeal_choice(product.connection_id, appeal)
 
 
 def appeal_presses(product: Product) -> list[str]:
@@ -42,18 +24,31 @@ def appeal_presses(product: Product) -> list[str]:
     return list(simulator.moderation.pressed)
 
 
-async def test_appeals_off_fails_row_as_moderated(tmp_path: Path) -> None:
+async def run_soft_moderated(
+    tmp_path: Path, *, appeals: bool, appeal_succeeds: bool = True
+) -> tuple[Outcome, list[str]]:
+    """Run ROWS with row 3 soft-moderated; return the outcome and the Appeal presses."""
     async with start_product(tmp_path) as product:
+        if appeals:
+            # Set as the user would with /connection settings.
+            assert await product.service.engine.set_connection_choices(
+                product.connection_id, product.user_id, appeal_soft_moderation=True
+            )
         product.knobs.soft_moderated_words = frozenset({"spicy"})
+        product.knobs.appeal_succeeds = appeal_succeeds
         batch_id = await product.run_sheet(ROWS)
         outcome = await product.finish(batch_id)
-        pressed = appeal_presses(product)
+        return outcome, appeal_presses(product)
 
-    assert [(line.row, line.status) for line in outcome.lines] == [
-        (2, "done"),
-        (3, "failed"),
-        (4, "done"),
-    ]
+
+def statuses(outcome: Outcome) -> list[tuple[int, str]]:
+    return [(line.row, line.status) for line in outcome.lines]
+
+
+async def test_appeals_off_fails_row_as_moderated(tmp_path: Path) -> None:
+    outcome, pressed = await run_soft_moderated(tmp_path, appeals=False)
+
+    assert statuses(outcome) == [(2, "done"), (3, "failed"), (4, "done")]
     (owl,) = outcome.lines_of(3)
     assert owl.category == "moderated"
     assert "Action needed to continue: Our AI moderators" in owl.message
@@ -63,18 +58,9 @@ async def test_appeals_off_fails_row_as_moderated(tmp_path: Path) -> None:
 
 
 async def test_accepted_appeal_delivers_row_images(tmp_path: Path) -> None:
-    async with start_product(tmp_path) as product:
-        await choose_appeals(product, True)
-        product.knobs.soft_moderated_words = frozenset({"spicy"})
-        batch_id = await product.run_sheet(ROWS)
-        outcome = await product.finish(batch_id)
-        pressed = appeal_presses(product)
+    outcome, pressed = await run_soft_moderated(tmp_path, appeals=True)
 
-    assert [(line.row, line.status) for line in outcome.lines] == [
-        (2, "done"),
-        (3, "done"),
-        (4, "done"),
-    ]
+    assert statuses(outcome) == [(2, "done"), (3, "done"), (4, "done")]
     assert outcome.images() == [
         "002-a-red-fox_grid.png",
         "003-a-spicy-grey-owl_grid.png",
@@ -86,19 +72,9 @@ async def test_accepted_appeal_delivers_row_images(tmp_path: Path) -> None:
 
 
 async def test_rejected_appeal_fails_row_with_verdict(tmp_path: Path) -> None:
-    async with start_product(tmp_path) as product:
-        await choose_appeals(product, True)
-        product.knobs.soft_moderated_words = frozenset({"spicy"})
-        product.knobs.appeal_succeeds = False
-        batch_id = await product.run_sheet(ROWS)
-        outcome = await product.finish(batch_id)
-        pressed = appeal_presses(product)
+    outcome, pressed = await run_soft_moderated(tmp_path, appeals=True, appeal_succeeds=False)
 
-    assert [(line.row, line.status) for line in outcome.lines] == [
-        (2, "done"),
-        (3, "failed"),
-        (4, "done"),
-    ]
+    assert statuses(outcome) == [(2, "done"), (3, "failed"), (4, "done")]
     (owl,) = outcome.lines_of(3)
     assert owl.category == "moderated"
     assert owl.message.startswith("Appeal rejected: After a second check")

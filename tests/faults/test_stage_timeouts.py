@@ -41,9 +41,7 @@ async def test_swallowed_prompt_is_retried_then_fails(tmp_path: Path) -> None:
     [line] = outcome.lines_of(3)
     assert line.status == "failed"
     assert line.category == "timed-out"
-    assert line.message == (
-        "Midjourney sent no reply within 1 seconds (the prompt was sent 3 times)."
-    )
+    assert line.message == "Midjourney sent no reply within 1 s (the prompt was sent 3 times)."
     assert line.attempts == 3
     assert_clean_rows_done(outcome)
 
@@ -79,29 +77,35 @@ async def wait_until_sent(product: Product, batch_id: int, prompt: str) -> None:
             await asyncio.sleep(0.01)
 
 
-async def test_render_stalled_after_waiting_message_fails(tmp_path: Path) -> None:
+# (sandbox switch, word that trips it, prompt, report message)
+STUCK_STAGES = [
+    (
+        "stalled_words",
+        "frozen",
+        "a frozen lake",
+        "Midjourney sent no start of the render within 1 s.",
+    ),
+    ("unfinished_words", "endless", "an endless road", "Midjourney sent no result within 1 s."),
+]
+
+
+@pytest.mark.parametrize(
+    ("knob", "word", "prompt", "message"),
+    STUCK_STAGES,
+    ids=["stalled-after-waiting-message", "no-final-grid"],
+)
+async def test_stuck_render_fails_after_its_stage_timeout(
+    tmp_path: Path, knob: str, word: str, prompt: str, message: str
+) -> None:
     async with start_product(tmp_path, timeouts=TIMEOUTS) as product:
-        product.knobs.stalled_words = frozenset({"frozen"})
-        outcome = await run_with_stuck_row(product, "a frozen lake")
+        setattr(product.knobs, knob, frozenset({word}))
+        outcome = await run_with_stuck_row(product, prompt)
 
     [line] = outcome.lines_of(3)
     assert line.status == "failed"
     assert line.category == "timed-out"
-    assert line.message == "Midjourney sent no start of the render within 1 seconds."
+    assert line.message == message
     assert line.attempts == 1  # Midjourney took the prompt, so sending it again could double it
-    assert_clean_rows_done(outcome)
-
-
-async def test_render_without_final_grid_fails(tmp_path: Path) -> None:
-    async with start_product(tmp_path, timeouts=TIMEOUTS) as product:
-        product.knobs.unfinished_words = frozenset({"endless"})
-        outcome = await run_with_stuck_row(product, "an endless road")
-
-    [line] = outcome.lines_of(3)
-    assert line.status == "failed"
-    assert line.category == "timed-out"
-    assert line.message == "Midjourney sent no result within 1 seconds."
-    assert line.attempts == 1
     assert_clean_rows_done(outcome)
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 from sqlalchemy import select
 
-from midjourney.relay import InteractionRejectedError, RateLimitedError
+from midjourney.relay import MIN_RETRY_SECONDS, InteractionRejectedError, RateLimitedError
 from pipeline.batches import insert_batch
 from pipeline.dispatcher import Dispatcher, SlotLimits
 from pipeline.ledger import JobLedger
 from pipeline.pacing import Pacer
 from pipeline.progress import BatchOptions
+from pipeline.tracker.tracker import MAX_SEND_ATTEMPTS
 from storage.models import (
     BatchOrigin,
     FailureCategory,
@@ -53,7 +56,7 @@ async def add_batch(
         return batch.id
 
 
-def dispatcher(ledger, connection_id, relay, *, fast=2, relax=0, gap=0.0, cap=1000):
+def dispatcher(ledger, connection_id, relay, *, fast=2, relax=0, gap=0.0, cap=1000, backoff=30.0):
     return Dispatcher(
         connection_id=connection_id,
         relay=relay,
@@ -61,6 +64,7 @@ def dispatcher(ledger, connection_id, relay, *, fast=2, relax=0, gap=0.0, cap=10
         pacer=Pacer(gap),
         limits=SlotLimits(fast=fast, relax=relax),
         daily_cap=cap,
+        queue_full_backoff=backoff,
     )
 
 
@@ -220,6 +224,39 @@ async def test_rate_limited_send_waits_before_sending_again(ledger):
     job = await job_by_prompt(ledger, "a red fox")
     assert job.status == JobStatus.QUEUED
     assert relay.imagined == []
+
+
+class RateLimitedRelay(RecordingRelay):
+    """A relay whose first ``limited`` prompts Discord answers with 429."""
+
+    def __init__(self, limited: int) -> None:
+        super().__init__()
+        self.limited = limited
+        self.rate_limited = 0
+
+    async def imagine(self, prompt: str, *, nonce: str | None = None) -> str:
+        if self.rate_limited < self.limited:
+            self.rate_limited += 1
+            raise RateLimitedError({"retry_after": 0.0, "global": False})
+        return await super().imagine(prompt, nonce=nonce)
+
+
+async def test_rate_limited_sends_are_not_counted_as_attempts(ledger):
+    connection_id = await add_connection(ledger)
+    await add_batch(ledger, connection_id, ["a red fox"])
+    relay = RateLimitedRelay(limited=MAX_SEND_ATTEMPTS + 2)
+    sender = dispatcher(ledger, connection_id, relay, backoff=0.0)
+
+    async with asyncio.timeout(5):
+        while not relay.imagined:
+            await sender.send_next()
+            await asyncio.sleep(MIN_RETRY_SECONDS)  # the shortest wait a 429 asks for
+
+    job = await job_by_prompt(ledger, "a red fox")
+    assert relay.rate_limited == MAX_SEND_ATTEMPTS + 2
+    assert job.status == JobStatus.SUBMITTED
+    assert job.attempts == 1
+    assert [prompt for prompt, _, _ in relay.imagined] == ["a red fox"]
 
 
 async def test_unknown_send_outcome_keeps_job_submitted(ledger, monkeypatch):

@@ -311,3 +311,28 @@ async def test_reply_before_engine_start_is_kept(make_engine):
     job = (await jobs(restarted))[0]
     assert job.status == JobStatus.WAITING
     assert job.progress_message_id == answered.id
+
+
+async def test_progress_deleted_while_down_fails_as_moderated_after_restart(make_engine):
+    engine, relay, _ = await first_run(make_engine, ["a red fox"])
+    ((fox, nonce, _),) = relay.imagined
+    started = mj.waiting(fox, nonce=nonce)
+    await engine.handle_channel_event(MessageCreated(started, EventSource.BOT))
+
+    async def running() -> bool:
+        return (await jobs(engine))[0].progress_message_id == started.id
+
+    await wait_for(running)
+    await engine.stop()
+
+    # While no process listened, Midjourney deleted the progress message (post-moderation):
+    # history no longer has it, and no grid followed.
+    restarted, _ = await make_engine(history=[], deleted_progress_grace=0.2)
+    await restarted.start()
+
+    async def failed() -> bool:
+        return (await jobs(restarted))[0].status == JobStatus.FAILED
+
+    await wait_for(failed)
+    job = (await jobs(restarted))[0]
+    assert job.failure_category == FailureCategory.MODERATED

@@ -341,6 +341,6 @@ async def test_unanswered_variation_times_out(db, blobs, tmp_path):
         assert job.status == JobStatus.FAILED
         assert job.failure_category == FailureCategory.TIMED_OUT
         assert job.failure_message == (
-            "V4 missing: Midjourney sent no reply within 0.3 seconds. The grid was saved."
+            "V4 missing: Midjourney sent no reply within 0.3 s. The grid was saved."
         )
         assert len(rig.relay.pressed) == 1

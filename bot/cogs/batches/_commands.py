@@ -17,8 +17,9 @@ from bot.cogs.batches._retry import retry_batch, retry_choices
 from bot.cogs.batches._sheets import compose_reply, is_sheet, prepare_sheet
 from bot.cogs.errors import UNEXPECTED_MESSAGE, describe_error
 from bot.errors import BatchNotFoundError, BotUserError
-from bot.progress import format_duration, status_text
+from bot.progress import status_text
 from bot.text import MESSAGE_LIMIT, join_within
+from pipeline.durations import format_duration
 from pipeline.intake import write_template
 from pipeline.progress import BatchOptions, BatchProgress
 

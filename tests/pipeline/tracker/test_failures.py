@@ -15,7 +15,7 @@ def test_banned_prompt_keeps_title_and_text() -> None:
 
     assert describe_failure(reply) == (
         FailureCategory.MODERATED,
-        "Banned prompt detected The word gore.",
+        "Banned prompt detected: The word gore.",
     )
 
 

@@ -1,0 +1,223 @@
+"""Start, restart and stop the connected accounts' relays and dispatchers.
+
+A started connection is a ``ConnectionRuntime``: the relay acting as the user, its pacer
+and its dispatcher. A connection whose Discord session does not open is started again
+after ``RELAY_RETRY_SECONDS``, unless it is paused, because then the health probe checks it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from midjourney.messages import ChannelMessage
+from midjourney.relay import (
+    AccessBlockedError,
+    CaptchaRequiredError,
+    RelayError,
+    TokenRejectedError,
+)
+from pipeline.accounts import record_account_id
+from pipeline.catch_up import catch_up_connections
+from pipeline.completion import JobCompletion
+from pipeline.connections import (
+    ConnectionRuntime,
+    RelayConfig,
+    RelayFactory,
+    TaskOwner,
+    build_runtime,
+    fetch_history_since,
+)
+from pipeline.ledger import JobLedger
+from pipeline.recovery import RecoveredResults, reattach_jobs
+from pipeline.tracker import ConnectionChannel, Tracker
+from storage.models import ConnectionState, MidjourneyConnection
+
+if TYPE_CHECKING:
+    from midjau.settings import Settings
+    from storage.crypto import TokenCipher
+
+log = logging.getLogger(__name__)
+
+# Seconds before starting a connection again whose Discord session failed to open.
+RELAY_RETRY_SECONDS = 30
+
+# Pauses a connection: (connection id, reason) → awaitable.
+ConnectionPauser = Callable[[int, str], Awaitable[None]]
+
+
+class ConnectionRunner:
+    """Keep a runtime per started connection: open its session, run and stop its dispatcher."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: JobLedger,
+        *,
+        cipher: TokenCipher,
+        relay_factory: RelayFactory,
+        tracker: Tracker,
+        results: RecoveredResults,
+        completion: JobCompletion,
+        pause: ConnectionPauser,
+        own: TaskOwner,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.cipher = cipher
+        self.relay_factory = relay_factory
+        self.tracker = tracker
+        self.results = results
+        self.completion = completion
+        self._pause = pause
+        self._own = own
+        self._runtimes: dict[int, ConnectionRuntime] = {}
+
+    def __len__(self) -> int:
+        return len(self._runtimes)
+
+    def get(self, connection_id: int | None) -> ConnectionRuntime | None:
+        """Return the runtime of a started connection, or None."""
+        return self._runtimes.get(connection_id) if connection_id is not None else None
+
+    def register(self, connection: MidjourneyConnection) -> None:
+        """Tell the tracker which channel and account the connection's replies come from."""
+        self.tracker.register_connection(connection.id, _channel_of(connection))
+
+    async def start_all(self, connections: Iterable[MidjourneyConnection]) -> None:
+        """Start each connection; a paused one opens its session but sends nothing."""
+        for connection in connections:
+            paused = connection.state == ConnectionState.PAUSED
+            await self.start(connection, paused=paused)
+
+    async def start(
+        self, connection: MidjourneyConnection, *, paused: bool = False
+    ) -> ConnectionRuntime | None:
+        """Open a connection's session and run its dispatcher, or hold it when ``paused``.
+
+        Return None when the session did not open. A held connection is not retried here,
+        because its health probe tries again.
+        """
+        relay = self.relay_factory(
+            RelayConfig(
+                connection_id=connection.id,
+                token=self.cipher.decrypt(connection.token_ciphertext),
+                api_base=self.settings.discord.api_base,
+                gateway_url=self.settings.discord.gateway_url,
+                guild_id=connection.guild_id,
+                channel_id=connection.channel_id,
+                on_event=self.tracker.handle,
+            )
+        )
+        relay.on_reidentified = lambda: self.catch_up(connection.id)
+        runtime = build_runtime(
+            self.settings,
+            connection,
+            relay,
+            self.ledger,
+            lambda reason: self._pause(connection.id, reason),
+            self.completion,
+        )
+        try:
+            await relay.start()
+        except (TokenRejectedError, AccessBlockedError, CaptchaRequiredError) as error:
+            await self._pause(connection.id, error.user_message)
+            return None
+        except (RelayError, aiohttp.ClientError, OSError) as error:
+            self._start_failed(connection, error, paused=paused)
+            return None
+        self._runtimes[connection.id] = runtime
+        if paused:
+            runtime.dispatcher.pause()  # before re-attaching, so upscale presses wait too
+        await self._remember_account(connection, relay.user_id)
+        await reattach_jobs(runtime, self.tracker, self.results)
+        if not paused:
+            self.run_dispatcher(runtime)
+        return runtime
+
+    async def restart(self, connection: MidjourneyConnection) -> None:
+        """Stop the connection's runtime, if it runs, and start it with its stored details."""
+        running = self._runtimes.pop(connection.id, None)
+        if running is not None:
+            await running.stop()
+        await self.start(connection)
+
+    def run_dispatcher(self, runtime: ConnectionRuntime) -> None:
+        """Run a runtime's dispatcher loop as a task the engine owns."""
+        runtime.task = self._own(
+            runtime.dispatcher.run(), f"dispatcher of connection {runtime.connection_id}"
+        )
+
+    async def stop_all(self) -> None:
+        """Stop every runtime, the last started first."""
+        for runtime in reversed(list(self._runtimes.values())):
+            await runtime.stop()
+        self._runtimes.clear()
+
+    def wake(self, connection_id: int | None) -> None:
+        """Let the connection's dispatcher look for work now."""
+        runtime = self.get(connection_id)
+        if runtime is not None:
+            runtime.dispatcher.wake()
+
+    def back_off(self, connection_id: int, reason: str) -> None:
+        """Hold a connection's sends for the queue-full back-off."""
+        runtime = self.get(connection_id)
+        if runtime is not None:
+            runtime.dispatcher.back_off(self.settings.pacing.queue_full_backoff_seconds, reason)
+
+    async def catch_up(self, connection_id: int | None = None) -> None:
+        """Match the replies a gateway missed, from channel history (all connections by default)."""
+        runtimes = [
+            runtime
+            for runtime in list(self._runtimes.values())
+            if connection_id is None or runtime.connection_id == connection_id
+        ]
+        await catch_up_connections(runtimes, self.tracker)
+
+    async def history_since(self, connection_id: int, since: datetime) -> list[ChannelMessage]:
+        """Return the connection's channel messages since ``since``; none when it is not started."""
+        runtime = self._runtimes.get(connection_id)
+        if runtime is None:
+            return []
+        return await fetch_history_since(runtime.relay, since)
+
+    def _start_failed(
+        self, connection: MidjourneyConnection, error: Exception, *, paused: bool
+    ) -> None:
+        if paused:
+            log.info("connection %s: the Discord session did not open (%s)", connection.id, error)
+            return
+        log.warning(
+            "connection %s: the Discord session did not start (%s); retrying in %d s",
+            connection.id,
+            error,
+            RELAY_RETRY_SECONDS,
+        )
+        self._own(self._retry_start(connection), f"restart of connection {connection.id}")
+
+    async def _retry_start(self, connection: MidjourneyConnection) -> None:
+        await asyncio.sleep(RELAY_RETRY_SECONDS)
+        await self.start(connection)
+
+    async def _remember_account(
+        self, connection: MidjourneyConnection, user_id: str | None
+    ) -> None:
+        account_id = user_id or connection.discord_account_id
+        self.tracker.register_connection(connection.id, _channel_of(connection, account_id))
+        if account_id != connection.discord_account_id:
+            async with self.ledger.transaction() as session:
+                await record_account_id(session, connection.id, account_id)
+
+
+def _channel_of(connection: MidjourneyConnection, account_id: str = "") -> ConnectionChannel:
+    return ConnectionChannel(
+        connection.channel_id,
+        account_id or connection.discord_account_id or "",
+        appeal_soft_moderation=connection.appeal_soft_moderation,
+    )
