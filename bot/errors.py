@@ -21,6 +21,16 @@ class NoConnectionError(BotUserError):
         )
 
 
+class AccountNotLinkedError(BotUserError):
+    """The Discord user has no MidJAu account linked to their Discord id yet."""
+
+    def __init__(self, link_url: str) -> None:
+        super().__init__(
+            f"Link your Discord account at {link_url} first: log in with Discord there, "
+            "then run the sheet again."
+        )
+
+
 class BatchNotFoundError(BotUserError):
     """The batch does not exist, is not the user's, or has already ended."""
 

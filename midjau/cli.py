@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import getpass
 import logging
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from midjau.settings import Settings
+from pipeline.channel_links import ChannelLinkError, parse_channel_link
 from storage.crypto import TokenCipher
 
 if TYPE_CHECKING:
@@ -26,9 +26,6 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 PLANS = ("basic", "standard", "pro", "mega")
-CHANNEL_LINK = re.compile(
-    r"^https://(?:ptb\.|canary\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/?$"
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,14 +304,10 @@ async def _store_connection(
 
 def _channel_ids(arguments: argparse.Namespace) -> tuple[str, str]:
     if arguments.channel_link:
-        match = CHANNEL_LINK.match(arguments.channel_link.strip())
-        if match is None:
-            raise CommandError(
-                f"--channel-link {arguments.channel_link!r} is not a Discord channel link; "
-                "copy it from Discord (right-click the channel, Copy Link): "
-                "https://discord.com/channels/<server id>/<channel id>"
-            )
-        return match.group(1), match.group(2)
+        try:
+            return parse_channel_link(arguments.channel_link)
+        except ChannelLinkError as error:
+            raise CommandError(f"--channel-link {error}") from None
     if not (arguments.guild and arguments.channel):
         raise CommandError("give --channel-link, or both --guild and --channel")
     if not (arguments.guild.isdigit() and arguments.channel.isdigit()):

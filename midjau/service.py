@@ -21,12 +21,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.client import MidjauBot
 from midjau.settings import Settings
 from pipeline.engine import Engine
+from pipeline.retention import RetentionSweep, run_retention
 from storage.blobs import LocalBlobStore
 from storage.crypto import TokenCipher, load_or_create_key
 from storage.db import Database
 from web.app import create_app
 
 _log = logging.getLogger(__name__)
+
+# Minutes between two retention runs; files go this long at most after they are due.
+RETENTION_INTERVAL_MINUTES = 10
 
 # How long start() waits for the bot's gateway session before it gives up.
 BOT_READY_TIMEOUT = 60.0
@@ -130,7 +134,7 @@ class Service:
             await self._bot_task
 
     async def _start_web(self) -> None:
-        app = create_app(self.settings, self.db, self.secret, engine=self.engine)
+        app = create_app(self.settings, self.db, self.secret, engine=self.engine, blobs=self.blobs)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
@@ -139,6 +143,15 @@ class Service:
         host, port = runner.addresses[0][:2]
         self.web_url = f"http://{host}:{port}"
         _log.info("web app listening on %s", self.web_url)
+
+    async def run_retention(self) -> RetentionSweep:
+        """Delete the files of downloaded batches and of batches past the retention period."""
+        return await run_retention(
+            self.db,
+            self.blobs,
+            self.settings.data_dir / "outputs",
+            retention_days=self.settings.output_retention_days,
+        )
 
     def _start_scheduler(self) -> None:
         scheduler = AsyncIOScheduler(timezone="UTC")
@@ -149,6 +162,14 @@ class Service:
             args=[self.settings.data_dir / "outputs", self.settings.output_retention_days],
             id="output-cleanup",
             coalesce=True,
+        )
+        scheduler.add_job(
+            self.run_retention,
+            "interval",
+            minutes=RETENTION_INTERVAL_MINUTES,
+            id="retention",
+            coalesce=True,
+            max_instances=1,
         )
         scheduler.start()
         self._stack.callback(scheduler.shutdown, wait=False)

@@ -121,6 +121,16 @@ class SandboxSettings(BaseModel):
     interaction_token_ttl_seconds: float = Field(default=900.0, gt=0)
     # Gateway heartbeat interval sent in HELLO, in milliseconds (Discord: 41250).
     heartbeat_interval_ms: int = Field(default=41250, ge=50)
+    # OAuth2 client of the MidJAu application, for "Log in with Discord" against the sandbox.
+    # Discord uses the application id as the client id.
+    oauth_client_id: str = "1180000000000000200"
+    oauth_client_secret: str = "sandbox-oauth-client-secret"  # noqa: S105 - sandbox only
+    # Redirect URIs the sandbox accepts; empty accepts any, since test sites bind port 0.
+    oauth_redirect_uris: list[str] = Field(default_factory=list)
+    # Seconds an authorization code can be exchanged (Discord: about 10 minutes).
+    oauth_code_ttl_seconds: float = Field(default=600.0, gt=0)
+    # Lifetime of an access token, sent as expires_in (Discord: 604800, one week).
+    oauth_token_ttl_seconds: int = Field(default=604800, gt=0)
 
 
 class WebSettings(BaseModel):
@@ -128,8 +138,37 @@ class WebSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    # Public address of the site; when set, outputs too big for Discord are sent as links.
+    # Public address of the site; when set, outputs too big for Discord are sent as links,
+    # mails link to it, and the session cookie is Secure when it starts with https.
     public_url: str | None = None
+    # Version of the terms and privacy policy a new account accepts; stored with the account.
+    terms_version: str = "2026-12"
+    # Google Analytics 4 and Meta Pixel ids; without one, its script never loads.
+    ga4_measurement_id: str | None = None
+    meta_pixel_id: str | None = None
+    # "Log in with Discord" (OAuth2); the sandbox serves the same endpoints under its base.
+    discord_client_id: str | None = None
+    discord_client_secret: SecretStr | None = None
+    discord_oauth_base: str = "https://discord.com"
+    # Days a login lasts without being used again.
+    session_days: int = Field(default=14, ge=1)
+
+
+class MailSettings(BaseModel):
+    """The SMTP server that sends verification, reset and support mails."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    # use_tls: TLS from the first byte (port 465); start_tls: upgrade with STARTTLS.
+    use_tls: bool = False
+    start_tls: bool = False
+    sender: str = "MidJAu <no-reply@midjau.local>"
+    # Address that receives support tickets.
+    operator: str = "operator@midjau.local"
+    # Seconds to wait for the SMTP server before a send fails.
+    timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -159,6 +198,7 @@ class Settings(BaseSettings):
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

@@ -77,6 +77,9 @@ class ConnectionRunner:
         self._pause = pause
         self._own = own
         self._runtimes: dict[int, ConnectionRuntime] = {}
+        # Connections removed by their owner: a probe or a retry must not start them again.
+        self._removed: set[int] = set()
+        self._retries: dict[int, asyncio.Task[None]] = {}
 
     def __len__(self) -> int:
         return len(self._runtimes)
@@ -87,6 +90,8 @@ class ConnectionRunner:
 
     def register(self, connection: MidjourneyConnection) -> None:
         """Tell the tracker which channel and account the connection's replies come from."""
+        # SQLite may give a new connection the id of a removed one.
+        self._removed.discard(connection.id)
         self.tracker.register_connection(connection.id, _channel_of(connection))
 
     async def start_all(self, connections: Iterable[MidjourneyConnection]) -> None:
@@ -103,6 +108,8 @@ class ConnectionRunner:
         Return None when the session did not open. A held connection is not retried here,
         because its health probe tries again.
         """
+        if connection.id in self._removed:
+            return None
         relay = self.relay_factory(
             RelayConfig(
                 connection_id=connection.id,
@@ -131,6 +138,9 @@ class ConnectionRunner:
         except (RelayError, aiohttp.ClientError, OSError) as error:
             self._start_failed(connection, error, paused=paused)
             return None
+        if connection.id in self._removed:
+            await relay.close()  # removed while its session opened
+            return None
         self._runtimes[connection.id] = runtime
         if paused:
             runtime.dispatcher.pause()  # before re-attaching, so upscale presses wait too
@@ -146,6 +156,27 @@ class ConnectionRunner:
         if running is not None:
             await running.stop()
         await self.start(connection)
+
+    async def remove(self, connection_id: int) -> None:
+        """Stop a connection for good: its runtime, a pending restart, and any later start."""
+        self._removed.add(connection_id)
+        retry = self._retries.pop(connection_id, None)
+        if retry is not None:
+            retry.cancel()
+        runtime = self._runtimes.pop(connection_id, None)
+        if runtime is not None:
+            await runtime.stop()
+
+    def apply_pace(self, connection: MidjourneyConnection) -> None:
+        """Give a running connection's pacer and dispatcher its stored gap and daily cap."""
+        runtime = self.get(connection.id)
+        if runtime is None:
+            return
+        pacing = self.settings.pacing
+        gap = connection.min_gap_seconds
+        runtime.pacer.min_gap_seconds = pacing.min_gap_seconds if gap is None else gap
+        runtime.dispatcher.daily_cap = connection.daily_cap or pacing.daily_cap
+        runtime.dispatcher.wake()
 
     def run_dispatcher(self, runtime: ConnectionRuntime) -> None:
         """Run a runtime's dispatcher loop as a task the engine owns."""
@@ -199,10 +230,13 @@ class ConnectionRunner:
             error,
             RELAY_RETRY_SECONDS,
         )
-        self._own(self._retry_start(connection), f"restart of connection {connection.id}")
+        self._retries[connection.id] = self._own(
+            self._retry_start(connection), f"restart of connection {connection.id}"
+        )
 
     async def _retry_start(self, connection: MidjourneyConnection) -> None:
         await asyncio.sleep(RELAY_RETRY_SECONDS)
+        self._retries.pop(connection.id, None)
         await self.start(connection)
 
     async def _remember_account(

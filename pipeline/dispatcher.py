@@ -13,6 +13,7 @@ is found in flight and looked up, never sent again blindly. Once Midjourney has 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -150,10 +151,11 @@ class Dispatcher:
                 continue
             if await self.send_next():
                 continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), IDLE_RECHECK_SECONDS)
-            except TimeoutError:
-                pass
+            # Not wait_for: on Python 3.11 it swallows a cancel that comes with a wake-up,
+            # and the loop would then never stop.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(IDLE_RECHECK_SECONDS):
+                    await self._wake.wait()
         log.info(
             "dispatcher of connection %s stopped: the connection is paused", self.connection_id
         )

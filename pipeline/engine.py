@@ -19,6 +19,7 @@ from midjourney.messages import ChannelEvent, ChannelMessage
 from pipeline.accounts import get_or_create_user, list_startable_connections, mark_connection_active
 from pipeline.batch_requests import BatchRequests, EngineError, NoConnectionError
 from pipeline.completion import JobCompletion
+from pipeline.connection_edits import ConnectionEdits, ConnectionPace
 from pipeline.connection_runner import ConnectionRunner
 from pipeline.connections import ConnectionRuntime, RelayFactory, default_relay_factory
 from pipeline.fetcher import Fetcher
@@ -123,6 +124,13 @@ class Engine(BatchRequests):
             self.ledger,
             connections=self.connections,
             own=self._own,
+        )
+        self.edits = ConnectionEdits(
+            self.ledger,
+            connections=self.connections,
+            health=self.health,
+            completion=self.completion,
+            finisher=self.finisher,
         )
 
     # Lifecycle ----------------------------------------------------------------------------
@@ -229,6 +237,29 @@ class Engine(BatchRequests):
             await self.connections.restart(connection)
         await self.health.reconnected(connection.id, was_paused)
         return connection.id
+
+    async def set_connection_pace(
+        self,
+        connection_id: int,
+        user_id: int,
+        *,
+        daily_cap: int | None,
+        min_gap_seconds: float | None,
+    ) -> bool:
+        """Store a connection's daily cap and minimum gap (None: the default) and apply them.
+
+        Return False when the connection is not the user's; raise ValueError for a value
+        outside ``pipeline.connection_edits`` ranges.
+        """
+        pace = ConnectionPace(daily_cap=daily_cap, min_gap_seconds=min_gap_seconds)
+        return await self.edits.set_pace(connection_id, user_id, pace)
+
+    async def remove_connection(self, connection_id: int, user_id: int) -> bool:
+        """Stop a user's connection and delete it with its token; False when not theirs.
+
+        Its unfinished jobs fail with the reason, and its batches keep their rows.
+        """
+        return await self.edits.remove(connection_id, user_id)
 
     async def handle_channel_event(self, event: ChannelEvent) -> None:
         """Take an event from the bot's gateway (the watcher cog) and track the job it concerns.

@@ -31,7 +31,7 @@ from pipeline.dispatcher import speed_changes
 from pipeline.health_probes import PauseProbes
 from pipeline.ledger import JobLedger
 from pipeline.pause_reasons import PauseCause, classify_pause, describe_pause, with_guild
-from storage.models import ConnectionState, Job, JobStatus, MidjourneyConnection
+from storage.models import ConnectionState, Job, JobStatus, MidjourneyConnection, User
 
 if TYPE_CHECKING:
     from midjau.settings import Settings
@@ -210,6 +210,14 @@ class HealthMonitor:
             connection = await session.get(MidjourneyConnection, connection_id)
             if connection is None or (user_id is not None and connection.user_id != user_id):
                 return False
+            # While the owner restricts processing, nothing but lifting it may resume.
+            if await session.scalar(
+                select(User.restricted_at).where(User.id == connection.user_id)
+            ):
+                log.info(
+                    "connection %s stays paused: its owner restricted processing", connection_id
+                )
+                return False
             was_paused = connection.state == ConnectionState.PAUSED
             mark_connection_active(connection)
         self.probes.stop(connection_id)
@@ -232,6 +240,10 @@ class HealthMonitor:
         self.probes.stop(connection_id)
         if was_paused:
             self._own(self._tell(connection_id, paused=False), f"resume notice of {connection_id}")
+
+    def forget(self, connection_id: int) -> None:
+        """Stop probing a connection that is being removed."""
+        self.probes.stop(connection_id)
 
     def watch(self, connection_ids: list[int]) -> None:
         """Probe connections found paused at start."""

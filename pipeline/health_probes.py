@@ -113,12 +113,14 @@ class PauseProbes:
                 log.exception("connection %s: checking the paused account failed", connection_id)
 
     async def _probe(self, connection_id: int) -> bool:
-        """Check a paused connection once; return True when it is no longer paused."""
+        """Check a paused connection once; return True when probing it should stop."""
         async with self.ledger.db.sessions() as session:
             connection = await session.get(MidjourneyConnection, connection_id)
         if connection is None or connection.state != ConnectionState.PAUSED:
             return True
         cause = classify_pause(connection.pause_reason)
+        if not cause.is_probed:
+            return True  # a restriction ends only when its owner lifts it
 
         runtime = self.connections.get(connection_id)
         if runtime is None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 MIDJOURNEY_ACCOUNT_PAGE = "https://www.midjourney.com/account"
+# The stored reason of a connection paused because its owner restricted processing.
+RESTRICTED_REASON = "Processing restricted by the account owner"
 
 
 class PauseCause(StrEnum):
@@ -23,6 +25,8 @@ class PauseCause(StrEnum):
     TOKEN_REJECTED = "token-rejected"  # noqa: S105 - a cause's name, not a credential
     ACCESS_BLOCKED = "access-blocked"
     FAST_HOURS_USED_UP = "fast-hours-used-up"
+    # The owner restricted the processing of their data; only lifting it resumes.
+    RESTRICTED = "restricted"
     OTHER = "other"
 
     @property
@@ -34,10 +38,16 @@ class PauseCause(StrEnum):
         """
         return self is not PauseCause.TOKEN_REJECTED
 
+    @property
+    def is_probed(self) -> bool:
+        """Whether a probe checks the account and resumes it once it works again."""
+        return self is not PauseCause.RESTRICTED
+
 
 # Fragments of the casefolded reason, checked in order; the first match wins. Midjourney's
 # titles come from its embeds, the Discord ones from midjourney.relay's error messages.
 _CAUSE_FRAGMENTS: tuple[tuple[str, PauseCause], ...] = (
+    (RESTRICTED_REASON.casefold(), PauseCause.RESTRICTED),
     ("pending mod", PauseCause.PENDING_MODERATION),
     ("captcha", PauseCause.CAPTCHA),
     ("verify you are human", PauseCause.CAPTCHA),
@@ -107,6 +117,11 @@ _DESCRIPTIONS: dict[PauseCause, tuple[str, str, bool]] = {
         "mode with /connection settings (plans with relax mode only).",
         False,
     ),
+    PauseCause.RESTRICTED: (
+        "You restricted the processing of your data, so MidJAu sends nothing from this account.",
+        "Lift the restriction on the Your data page of the MidJAu dashboard to go on.",
+        False,
+    ),
     PauseCause.OTHER: (
         "Midjourney or Discord stopped the connected account",
         "Check the account in Discord.",
@@ -130,6 +145,8 @@ def describe_pause(reason: str, probe_seconds: float) -> PauseDescription:
     text, advice, shows_link = _DESCRIPTIONS[cause]
     if cause is PauseCause.OTHER:
         text = f"{text}: {reason.strip() or 'no reason given'}."
+    if not cause.is_probed:
+        return PauseDescription(cause, text, advice, shows_link)
     advice = (
         f"{advice} MidJAu checks the account every {_duration(probe_seconds)} and goes on "
         "by itself once it works again; press Resume to go on at once."

@@ -186,6 +186,9 @@ async def run_forever(
             f"  MIDJAU_DISCORD__GATEWAY_URL={sandbox.gateway_url}",
             f"  MIDJAU_DISCORD__BOT_TOKEN={sandbox.bot_token}",
             f"  sandbox user token (for midjau connect): {sandbox.user_token}",
+            f"  MIDJAU_WEB__DISCORD_OAUTH_BASE={sandbox.base_url}",
+            f"  MIDJAU_WEB__DISCORD_CLIENT_ID={sandbox.settings.oauth_client_id}",
+            f"  MIDJAU_WEB__DISCORD_CLIENT_SECRET={sandbox.settings.oauth_client_secret}",
             f"  guild {sandbox.guild_id}, #prompts {sandbox.channel_id}, "
             f"#general {sandbox.general_channel_id}",
             "Press Ctrl+C to stop.",

@@ -1,10 +1,11 @@
 """The database: an async engine, a session factory and the Alembic upgrade.
 
 SQLite (aiosqlite) is the embedded default and PostgreSQL (asyncpg) the choice at scale.
-Both run the same models and the same migrations. Every SQLite connection gets three
+Both run the same models and the same migrations. Every SQLite connection gets four
 settings. WAL journal mode lets readers work while one connection writes. Foreign keys are
 turned on, so the schema's ON DELETE rules hold. A busy timeout makes a locked database
-wait instead of failing at once.
+wait instead of failing at once. Secure delete overwrites deleted content with zeros, so a
+deleted token or account does not linger in the file's free space.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+        cursor.execute("PRAGMA secure_delete=ON")
     finally:
         cursor.close()
 
@@ -134,6 +136,20 @@ class Database:
 
     def _upgrade_on(self, connection: Connection) -> None:
         command.upgrade(alembic_config(self.url, connection=connection), "head")
+
+    async def purge_deleted(self) -> None:
+        """Remove the copies of deleted rows that SQLite still keeps in its write-ahead log.
+
+        A truncating checkpoint copies the log into the database file and empties it. It
+        does nothing on other databases.
+        """
+        if not is_sqlite(self.url) or is_sqlite_memory(self.url):
+            return
+        async with self.engine.connect() as connection:
+            result = await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = result.one()[0]
+        if busy:
+            log.warning("the write-ahead log was busy; deleted rows stay in it until reused")
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -1,5 +1,7 @@
 """SQLAlchemy models: users, Midjourney connections, batches, sheet rows, jobs and images.
 
+The web site adds mailed one-time tokens, consent records and support tickets.
+
 Every state change of a batch is a committed row here, so a restarted process can carry
 on where the last one stopped. Times are stored as UTC.
 """
@@ -151,6 +153,12 @@ class FailureCategory(StrEnum):
     DOWNLOAD = "download"  # the result existed but could not be downloaded
 
 
+class EmailTokenPurpose(StrEnum):
+    VERIFY = "verify"
+    RESET = "reset"
+    EMAIL_CHANGE = "email_change"
+
+
 class ImageKind(StrEnum):
     GRID = "grid"
     QUADRANT = "quadrant"  # one quarter of a grid, cut by us
@@ -165,10 +173,89 @@ class User(Base):
     discord_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     display_name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Web account, stored lower-case; a user who only used the bot has no email or password.
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_verified_at: Mapped[datetime | None] = mapped_column()
+    # argon2 hash (argon2-cffi PasswordHasher); never the password.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    age_confirmed_at: Mapped[datetime | None] = mapped_column()
+    terms_version: Mapped[str] = mapped_column(String(32), default="", server_default=text("''"))
+    terms_accepted_at: Mapped[datetime | None] = mapped_column()
+    # Stored in every session cookie; raising it logs out every session of the user.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Set while the user restricts processing: their batches and connections stay paused.
+    restricted_at: Mapped[datetime | None] = mapped_column()
+    last_login_at: Mapped[datetime | None] = mapped_column()
 
     connections: Mapped[list[MidjourneyConnection]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
+    email_tokens: Mapped[list[EmailToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    support_tickets: Mapped[list[SupportTicket]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    consent_records: Mapped[list[ConsentRecord]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    batches: Mapped[list[Batch]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    # A unique index, not a constraint: SQLite cannot add a UNIQUE column to a table.
+    __table_args__ = (Index("ux_users_email", "email", unique=True),)
+
+
+class EmailToken(Base):
+    """A one-time link sent by mail: verify an address, reset a password, change the email."""
+
+    __tablename__ = "email_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[EmailTokenPurpose] = mapped_column(_enum(EmailTokenPurpose))
+    # sha256 hex of the secret in the link; the secret itself is only in the mail.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    new_email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+    user: Mapped[User] = relationship(back_populates="email_tokens")
+
+
+class ConsentRecord(Base):
+    """One cookie choice of a user or a visitor; the newest record is the current choice."""
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # Random id from the visitor cookie, for choices made before logging in.
+    visitor_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    analytics: Mapped[bool] = mapped_column(Boolean, default=False)
+    marketing: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User | None] = relationship(back_populates="consent_records")
+
+
+class SupportTicket(Base):
+    """A message a user sent through the support form."""
+
+    __tablename__ = "support_tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default=text("'open'"))
+
+    user: Mapped[User] = relationship(back_populates="support_tickets")
 
 
 class MidjourneyConnection(Base):
@@ -238,7 +325,10 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    # First download of the outputs; retention deletes the images soon after it.
+    downloaded_at: Mapped[datetime | None] = mapped_column()
 
+    user: Mapped[User] = relationship(back_populates="batches")
     rows: Mapped[list[SheetRow]] = relationship(
         back_populates="batch", cascade="all, delete-orphan", order_by="SheetRow.row_number"
     )

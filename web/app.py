@@ -1,40 +1,89 @@
-"""The aiohttp web app: for now a health endpoint and signed downloads of batch outputs."""
+"""The aiohttp web app: the site, a health endpoint and signed downloads of batch outputs."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import text
 
-from midjau.settings import Settings
+from midjau.settings import MIB, Settings
 from pipeline.downloads import InvalidDownloadTokenError, verify_download
 from pipeline.engine import Engine
+from storage.blobs import LocalBlobStore
 from storage.db import Database
+from web.csrf import csrf_middleware
+from web.errors import error_middleware
+from web.headers import add_security_headers
+from web.keys import (
+    BLOBS_KEY,
+    DATABASE_KEY,
+    ENGINE_KEY,
+    MAILER_KEY,
+    SECRET_KEY,
+    SETTINGS_KEY,
+)
+from web.mail import Mailer, SmtpMailer, setup_mail
+from web.render import setup_templates
+from web.routes import setup_features
+from web.session import session_middlewares
+
+__all__ = [
+    "BLOBS_KEY",
+    "DATABASE_KEY",
+    "ENGINE_KEY",
+    "MAILER_KEY",
+    "SECRET_KEY",
+    "SETTINGS_KEY",
+    "create_app",
+]
 
 _log = logging.getLogger(__name__)
 
-SETTINGS_KEY = web.AppKey("settings", Settings)
-DATABASE_KEY = web.AppKey("database", Database)
-SECRET_KEY = web.AppKey("secret", bytes)
-ENGINE_KEY = web.AppKey("engine", Engine)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def create_app(
-    settings: Settings, db: Database, secret: bytes, *, engine: Engine | None = None
+    settings: Settings,
+    db: Database,
+    secret: bytes,
+    *,
+    engine: Engine | None = None,
+    blobs: LocalBlobStore | None = None,
+    mailer: Mailer | None = None,
 ) -> web.Application:
     """Build the web application with its routes and shared state.
 
-    Without ``engine`` the health endpoint reports no connection counts.
+    Without ``engine`` the health endpoint reports no connection counts and pages that
+    start or change batches are unavailable. Without ``blobs`` the store under the
+    settings' blob folder is used, and without ``mailer`` mail goes to the SMTP server of
+    ``settings.mail``.
     """
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(
+        # An upload may be as large as the intake accepts, plus the rest of the form.
+        client_max_size=settings.intake.max_upload_bytes + MIB,
+        middlewares=[
+            *session_middlewares(settings, secret),
+            error_middleware,
+            csrf_middleware,
+        ],
+    )
     app[SETTINGS_KEY] = settings
     app[DATABASE_KEY] = db
     app[SECRET_KEY] = secret
     if engine is not None:
         app[ENGINE_KEY] = engine
+    app[BLOBS_KEY] = blobs if blobs is not None else LocalBlobStore(settings.blobs_path)
+    app[MAILER_KEY] = mailer if mailer is not None else SmtpMailer(settings.mail)
+
+    setup_templates(app)
+    setup_mail(app)
+    app.on_response_prepare.append(add_security_headers)
     app.router.add_get("/health", handle_health)
     app.router.add_get("/downloads/{token}", handle_download)
+    app.router.add_static("/static/", STATIC_DIR, name="static")
+    setup_features(app)
     return app
 
 

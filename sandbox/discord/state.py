@@ -25,6 +25,7 @@ from sandbox.discord.messages import (
     mentioned_accounts,
     render_message,
 )
+from sandbox.discord.oauth import OAuthGrants
 from sandbox.discord.payloads import iso_timestamp, user_payload
 from sandbox.discord.ratelimits import RateLimitKnobs, RequestLog
 from sandbox.discord.responses import InteractionResponses
@@ -49,6 +50,7 @@ class SandboxDiscord:
         self.responses = InteractionResponses(self)
         self.rate_limits = RateLimitKnobs()
         self.requests = RequestLog()
+        self.oauth = OAuthGrants(settings)
         self.applications: dict[str, SandboxApplication] = {}
         self.base_url = ""
 

@@ -277,3 +277,30 @@ async def test_unknown_send_outcome_keeps_job_submitted(ledger, monkeypatch):
     relay.imagine_error = None
     await sender.send_next()
     assert [prompt for prompt, _, _ in relay.imagined] == ["a blue whale"]
+
+
+async def test_cancel_stops_a_dispatcher_woken_at_the_same_moment(ledger):
+    connection_id = await add_connection(ledger)
+    sender = dispatcher(ledger, connection_id, RecordingRelay())
+    idle = asyncio.Event()
+    send_next = sender.send_next
+
+    async def send_next_noting_idle() -> bool:
+        sent = await send_next()
+        if not sent:
+            idle.set()
+        return sent
+
+    sender.send_next = send_next_noting_idle  # type: ignore[method-assign]
+    task = asyncio.create_task(sender.run())
+    await idle.wait()  # nothing to send: the dispatcher now waits for a wake
+
+    # A job change wakes the dispatcher in the step that stops the engine.
+    sender.wake()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=2)
+
+    if not done:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert task in done and task.cancelled()

@@ -100,7 +100,7 @@ async def test_upgrade_twice_keeps_head(db: Database) -> None:
 
     async with db.engine.connect() as connection:
         versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
-    assert versions == [("0004",)]
+    assert versions == [("0005",)]
 
 
 @pytest.fixture

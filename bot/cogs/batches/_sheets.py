@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.cogs.batches._buttons import CancelBatchButton, RunBatchButton
+from bot.cogs.batches._linking import require_linked_account
 from bot.cogs.batches._summary import problems_file, render_summary, summary_header
 from bot.errors import NoConnectionError, SheetRejectedError
 from bot.text import defuse_mentions, shorten
@@ -72,6 +73,7 @@ async def prepare_sheet(
     otherwise it waits for the Run button. A sheet without one valid row makes no batch.
     """
     check_attachment(attachment, bot.settings.intake.max_upload_bytes)
+    await require_linked_account(bot, author.id)
     engine = bot.engine
     user_id = await engine.ensure_user(str(author.id), author.display_name)
     if await engine.connection_for(user_id) is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from sandbox.discord.cdn import AttachmentUnavailableError, single_values
-from sandbox.discord.rest import accounts, interactions, messages
+from sandbox.discord.rest import accounts, interactions, messages, oauth
 from sandbox.discord.rest.common import (
     API_PREFIXES,
     DISCORD_KEY,
@@ -30,6 +30,12 @@ def build_app(discord: SandboxDiscord) -> web.Application:
     for prefix in API_PREFIXES:
         for method, path, handler in accounts.ROUTES + messages.ROUTES + interactions.ROUTES:
             app.router.add_route(method, prefix + path, handler)
+    # OAuth2 also answers under a bare /api, and the authorize page at the site root.
+    for prefix in ("/api", *API_PREFIXES):
+        for method, path, handler in oauth.ROUTES:
+            app.router.add_route(method, prefix + path, handler)
+    app.router.add_get("/api/users/@me", accounts.get_current_user)
+    app.router.add_get(oauth.AUTHORIZE_ROUTE, oauth.authorize)
 
     app.router.add_get("/gateway", discord.gateway.handle_websocket)
     app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", serve_attachment)

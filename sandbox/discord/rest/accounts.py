@@ -14,7 +14,13 @@ from sandbox.discord.payloads import (
     guild_payload,
     user_payload,
 )
-from sandbox.discord.rest.common import account_of, discord_of, json_response, read_body
+from sandbox.discord.rest.common import (
+    BEARER_GRANT_KEY,
+    account_of,
+    discord_of,
+    json_response,
+    read_body,
+)
 from sandbox.discord.state import SandboxDiscord
 
 
@@ -23,6 +29,11 @@ async def get_current_user(request: web.Request) -> web.Response:
     data = user_payload(account) | {"verified": True, "mfa_enabled": False, "locale": "en-US"}
     if not account.bot:
         data |= {"email": f"{account.username}@sandbox.invalid", "premium_type": 0, "phone": None}
+    grant = request.get(BEARER_GRANT_KEY)
+    # An OAuth2 token reads the email and whether it is verified only with the email scope.
+    if grant is not None and "email" not in grant.scopes:
+        data.pop("email", None)
+        data.pop("verified", None)
     return json_response(data)
 
 

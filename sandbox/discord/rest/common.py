@@ -15,6 +15,7 @@ from aiohttp import web
 
 from sandbox.discord.bodies import Upload
 from sandbox.discord.errors import DiscordHTTPError, unauthorized
+from sandbox.discord.oauth import AUTHORIZE_ROUTE, BEARER_ROUTES, TOKEN_ROUTE, AccessGrant
 from sandbox.discord.ratelimits import RateLimitRule, RequestRecord
 from sandbox.discord.state import SandboxDiscord
 from sandbox.discord.world import Account
@@ -23,9 +24,12 @@ _log = logging.getLogger(__name__)
 
 DISCORD_KEY = web.AppKey("sandbox_discord", SandboxDiscord)
 ACCOUNT_KEY = web.RequestKey("sandbox_account", Account)
+# Set when the request was authorized by an OAuth2 Bearer token; limits what it may read.
+BEARER_GRANT_KEY = web.RequestKey("sandbox_bearer_grant", AccessGrant)
 
 API_PREFIXES = ("/api/v9", "/api/v10")
-_API_PREFIX = re.compile(r"^/api/v\d+")
+# Discord also answers under a bare /api, at its default version.
+_API_PREFIX = re.compile(r"^/api(/v\d+)?")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -173,6 +177,8 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     if not request.path.startswith("/api/") or not template or _token_in_path(template):
         return await handler(request)
     header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return await _bearer_authorized(request, handler, header, template)
     account = discord_of(request).account_for_authorization(header) if header else None
     if account is None:
         raise unauthorized()
@@ -180,9 +186,23 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     return await handler(request)
 
 
+async def _bearer_authorized(
+    request: web.Request, handler: Handler, header: str, template: str
+) -> web.StreamResponse:
+    discord = discord_of(request)
+    grant = discord.oauth.grant_for(header.removeprefix("Bearer "))
+    account = discord.world.accounts.get(grant.account_id) if grant is not None else None
+    if grant is None or account is None or template not in BEARER_ROUTES:
+        raise unauthorized()
+    request[ACCOUNT_KEY] = account
+    request[BEARER_GRANT_KEY] = grant
+    return await handler(request)
+
+
 def _token_in_path(template: str) -> bool:
+    # The OAuth2 routes authenticate the client in the body or not at all, like a token in the path.
     return (
         template.startswith("/webhooks/")
         or template.endswith("/callback")
-        or template == "/gateway"
+        or template in ("/gateway", AUTHORIZE_ROUTE, TOKEN_ROUTE)
     )

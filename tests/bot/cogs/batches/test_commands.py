@@ -1,3 +1,4 @@
+import asyncio
 import io
 
 from openpyxl import load_workbook
@@ -6,6 +7,7 @@ from bot.client import MidjauBot
 from bot.cogs.batches._commands import TEMPLATE_FILENAME
 from bot.cogs.batches._summary import PROBLEMS_FILENAME
 from pipeline.engine import Engine
+from pipeline.progress import BatchProgress
 from sandbox.actor import SandboxUser
 from sandbox.server import Sandbox
 from tests.bot.conftest import buttons_of, by_bot, sheet_bytes
@@ -119,9 +121,19 @@ async def test_run_button_starts_batch_and_posts_progress(
     )
     assert "queued 1" in progress_message["content"]
     assert not progress_message["flags"] & 64  # a channel message, not a followup
-    batches = await engine.active_batches(connected_user_id)
+    # The bot records the message's id right after Discord answers the post.
+    batches = await wait_for_progress_message(engine, connected_user_id)
     assert [progress.status for progress in batches] == ["queued"]
     assert batches[0].progress_message_id == progress_message["id"]
+
+
+async def wait_for_progress_message(engine: Engine, user_id: int) -> list[BatchProgress]:
+    async with asyncio.timeout(5):
+        while True:
+            batches = await engine.active_batches(user_id)
+            if batches and batches[0].progress_message_id:
+                return batches
+            await asyncio.sleep(0.01)
 
 
 async def test_cancel_without_batches_says_so(

@@ -1,0 +1,141 @@
+"""An owner's changes to a connection: its pace, and removing it with its token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from pipeline.progress import BatchOptions
+from storage.models import Batch, BatchOrigin, FailureCategory, JobStatus, MidjourneyConnection
+from tests.pipeline.engine_rig import Rig, jobs_of, wait_sent
+from tests.pipeline.engine_support import make_intake
+
+
+async def stored_ciphertext(rig: Rig) -> bytes:
+    async with rig.engine.db.sessions() as session:
+        connection = await session.get(MidjourneyConnection, rig.connection_id)
+    assert connection is not None
+    return connection.token_ciphertext
+
+
+def database_bytes(db_path: Path) -> bytes:
+    """Return the bytes of the SQLite file and its write-ahead log."""
+    data = db_path.read_bytes()
+    wal = db_path.with_name(db_path.name + "-wal")
+    return data + (wal.read_bytes() if wal.exists() else b"")
+
+
+async def test_remove_deletes_row_and_token_bytes(rig: Rig, tmp_path: Path) -> None:
+    ciphertext = await stored_ciphertext(rig)
+    assert ciphertext in database_bytes(tmp_path / "midjau.db")
+
+    removed = await rig.engine.remove_connection(rig.connection_id, rig.user_id)
+
+    assert removed is True
+    async with rig.engine.db.sessions() as session:
+        assert await session.get(MidjourneyConnection, rig.connection_id) is None
+    on_disk = database_bytes(tmp_path / "midjau.db")
+    assert ciphertext not in on_disk
+    assert b"user-token" not in on_disk
+    assert rig.relay.closed
+    assert rig.engine.connections.get(rig.connection_id) is None
+
+
+async def test_remove_fails_unfinished_jobs_and_keeps_batch(rig: Rig) -> None:
+    intake = make_intake([f"a lighthouse number {n}" for n in range(5)])
+    batch_id = await rig.engine.create_batch(
+        rig.user_id, intake, BatchOptions(), origin=BatchOrigin.WEB
+    )
+    await wait_sent(rig, 3)  # a basic plan runs three fast jobs at once
+
+    await rig.engine.remove_connection(rig.connection_id, rig.user_id)
+    result = await rig.engine.wait_finished(batch_id)
+
+    jobs = await jobs_of(rig.engine, batch_id)
+    assert len(jobs) == 5
+    assert all(job.status == JobStatus.FAILED for job in jobs)
+    assert all(job.failure_category == FailureCategory.ACCOUNT for job in jobs)
+    assert sum("before this job was sent" in job.failure_message for job in jobs) == 2
+    assert all(job.connection_id is None for job in jobs)
+    async with rig.engine.db.sessions() as session:
+        batch = await session.get(Batch, batch_id)
+    assert batch is not None
+    assert batch.connection_id is None
+    assert result.batch_id == batch_id
+
+
+async def test_remove_rejects_another_users_connection(rig: Rig) -> None:
+    other_user = await rig.engine.ensure_user("999000999000999000", "someone else")
+
+    removed = await rig.engine.remove_connection(rig.connection_id, other_user)
+
+    assert removed is False
+    async with rig.engine.db.sessions() as session:
+        assert await session.get(MidjourneyConnection, rig.connection_id) is not None
+    assert rig.engine.connections.get(rig.connection_id) is not None
+
+
+async def test_connect_again_after_remove_starts(rig: Rig) -> None:
+    await rig.engine.remove_connection(rig.connection_id, rig.user_id)
+
+    connection_id = await rig.engine.add_connection(
+        rig.user_id, token="new-token", guild_id="1", channel_id="2", plan="standard"
+    )
+
+    assert rig.engine.connections.get(connection_id) is not None
+
+
+async def test_set_pace_applies_to_running_dispatcher(rig: Rig) -> None:
+    changed = await rig.engine.set_connection_pace(
+        rig.connection_id, rig.user_id, daily_cap=40, min_gap_seconds=7.5
+    )
+
+    assert changed is True
+    runtime = rig.engine.connections.get(rig.connection_id)
+    assert runtime is not None
+    assert runtime.dispatcher.daily_cap == 40
+    assert runtime.pacer.min_gap_seconds == 7.5
+    async with rig.engine.db.sessions() as session:
+        connection = await session.scalar(
+            select(MidjourneyConnection).where(MidjourneyConnection.id == rig.connection_id)
+        )
+    assert connection is not None
+    assert (connection.daily_cap, connection.min_gap_seconds) == (40, 7.5)
+
+
+async def test_set_pace_none_restores_defaults(rig: Rig) -> None:
+    await rig.engine.set_connection_pace(
+        rig.connection_id, rig.user_id, daily_cap=40, min_gap_seconds=7.5
+    )
+
+    await rig.engine.set_connection_pace(
+        rig.connection_id, rig.user_id, daily_cap=None, min_gap_seconds=None
+    )
+
+    runtime = rig.engine.connections.get(rig.connection_id)
+    assert runtime is not None
+    pacing = rig.engine.settings.pacing
+    assert runtime.dispatcher.daily_cap == pacing.daily_cap
+    assert runtime.pacer.min_gap_seconds == pacing.min_gap_seconds
+
+
+@pytest.mark.parametrize(("daily_cap", "min_gap"), [(0, None), (None, 0.2), (None, 7200.0)])
+async def test_set_pace_rejects_out_of_range(
+    rig: Rig, daily_cap: int | None, min_gap: float | None
+) -> None:
+    with pytest.raises(ValueError, match="outside"):
+        await rig.engine.set_connection_pace(
+            rig.connection_id, rig.user_id, daily_cap=daily_cap, min_gap_seconds=min_gap
+        )
+
+
+async def test_set_pace_rejects_another_user(rig: Rig) -> None:
+    other_user = await rig.engine.ensure_user("999000999000999000", "someone else")
+
+    changed = await rig.engine.set_connection_pace(
+        rig.connection_id, other_user, daily_cap=5, min_gap_seconds=None
+    )
+
+    assert changed is False

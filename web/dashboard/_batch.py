@@ -1,0 +1,169 @@
+"""One batch's page and the owner's actions on it: cancel, retry failed rows, download."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from pipeline.batch_requests import EngineError
+from pipeline.downloads import sign_download
+from pipeline.progress import BatchProgress
+from storage.models import Batch, BatchOrigin, BatchStatus, utcnow
+from web.auth import login_required
+from web.dashboard._common import path_id, require_engine, require_user
+from web.dashboard._events import progress_json
+from web.dashboard._queries import ROWS_PER_PAGE, count_rows, list_rows, owned_batch
+from web.keys import DATABASE_KEY, SECRET_KEY
+from web.render import flash, render
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+# A download link made for the owner is used at once; it only has to survive the redirect.
+DOWNLOAD_LINK_SECONDS = 300
+_UNCANCELLABLE = frozenset(
+    {BatchStatus.CANCELLED, BatchStatus.PACKAGING, BatchStatus.DONE, BatchStatus.FAILED}
+)
+
+
+def output_files(batch: Batch) -> list[str]:
+    """Return the names of a finished batch's output files that are still on disk."""
+    paths = [Path(key) for key in batch.zip_keys or ()]
+    if batch.report_key:
+        paths.append(Path(batch.report_key))
+    return [path.name for path in paths if path.is_file()]
+
+
+@routes.get("/dashboard/batches/{batch_id}", name="dashboard-batch")
+@login_required
+async def batch_page(request: web.Request) -> web.Response:
+    """Show a batch: status, live progress, rows with reasons and thumbnails, actions."""
+    user = await require_user(request)
+    engine = require_engine(request)
+    batch_id = path_id(request, "batch_id")
+    raw_page = request.query.get("page", "1")
+    page = int(raw_page) - 1 if raw_page.isdigit() and int(raw_page) > 0 else 0
+
+    async with request.app[DATABASE_KEY].sessions() as session:
+        batch = await owned_batch(session, batch_id, user.id)
+        if batch is None:
+            raise web.HTTPNotFound()
+        rows_total = await count_rows(session, batch_id)
+        rows = await list_rows(session, batch_id, page=page)
+    progress = await engine.progress(batch_id)
+    files = await _output_files(batch)
+
+    context: dict[str, Any] = {
+        "batch": batch,
+        "progress": progress,
+        "progress_data": progress_json(progress),
+        "rows": rows,
+        "page": page + 1,
+        "pages": max(1, -(-rows_total // ROWS_PER_PAGE)),
+        "files": files,
+        "can_run": batch.status == BatchStatus.AWAITING_CONFIRMATION,
+        "can_cancel": batch.finished_at is None and batch.status not in _UNCANCELLABLE,
+        "can_retry": batch.finished_at is not None and _has_retryable(progress),
+        "live": batch.finished_at is None,
+    }
+    return await render(request, "dashboard/batch.html", context)
+
+
+async def _output_files(batch: Batch) -> list[str]:
+    if batch.finished_at is None:
+        return []
+    return await asyncio.to_thread(output_files, batch)
+
+
+def _has_retryable(progress: BatchProgress) -> bool:
+    return progress.failed + progress.cancelled > 0
+
+
+@routes.post("/dashboard/batches/{batch_id}/cancel")
+@login_required
+async def cancel_batch(request: web.Request) -> web.Response:
+    """Cancel the user's batch; jobs Midjourney is rendering may still finish."""
+    user = await require_user(request)
+    engine = require_engine(request)
+    batch_id = path_id(request, "batch_id")
+    await _require_owned(request, batch_id, user.id)
+
+    if await engine.cancel_batch(batch_id, user.id):
+        log.info("batch %s cancelled by user %s on the web", batch_id, user.id)
+        flash(
+            request,
+            f"Batch {batch_id} is cancelled. Jobs already at Midjourney may still finish; "
+            "nothing new is sent.",
+            "success",
+        )
+    else:
+        flash(request, f"Batch {batch_id} has already ended or is being cancelled.", "info")
+    raise web.HTTPSeeOther(f"/dashboard/batches/{batch_id}")
+
+
+@routes.post("/dashboard/batches/{batch_id}/retry")
+@login_required
+async def retry_batch(request: web.Request) -> web.Response:
+    """Run the failed and cancelled rows of a finished batch again, as a new batch."""
+    user = await require_user(request)
+    engine = require_engine(request)
+    batch_id = path_id(request, "batch_id")
+    await _require_owned(request, batch_id, user.id)
+    if user.restricted_at is not None:
+        flash(request, "Processing is restricted on your account, so nothing can run.", "error")
+        raise web.HTTPSeeOther(f"/dashboard/batches/{batch_id}")
+
+    try:
+        retry_id = await engine.retry_failed(batch_id, user.id, origin=BatchOrigin.WEB)
+    except EngineError as error:
+        flash(request, str(error), "error")
+        raise web.HTTPSeeOther(f"/dashboard/batches/{batch_id}") from None
+    if retry_id is None:
+        flash(
+            request,
+            f"Batch {batch_id} has no failed or cancelled rows to retry, or has not finished.",
+            "info",
+        )
+        raise web.HTTPSeeOther(f"/dashboard/batches/{batch_id}")
+    log.info("batch %s created on the web to retry batch %s", retry_id, batch_id)
+    flash(request, f"Batch {retry_id} retries the failed rows of batch {batch_id}.", "success")
+    raise web.HTTPSeeOther(f"/dashboard/batches/{retry_id}")
+
+
+@routes.get("/dashboard/batches/{batch_id}/files/{filename}")
+@login_required
+async def download_file(request: web.Request) -> web.Response:
+    """Send the owner to a short-lived signed link for one output file of the batch.
+
+    The first download is recorded, because retention deletes the images soon after it.
+    """
+    user = await require_user(request)
+    batch_id = path_id(request, "batch_id")
+    filename = request.match_info["filename"]
+    database = request.app[DATABASE_KEY]
+    async with database.sessions.begin() as session:
+        batch = await owned_batch(session, batch_id, user.id)
+        if batch is None or batch.finished_at is None:
+            raise web.HTTPNotFound()
+        names = [Path(key).name for key in [*(batch.zip_keys or ()), batch.report_key] if key]
+        if filename not in names:
+            raise web.HTTPNotFound()
+        if batch.downloaded_at is None:
+            batch.downloaded_at = utcnow()
+            log.info("batch %s: first download of its outputs", batch_id)
+
+    token = sign_download(
+        request.app[SECRET_KEY], batch_id, filename, ttl_seconds=DOWNLOAD_LINK_SECONDS
+    )
+    raise web.HTTPSeeOther(f"/downloads/{token}")
+
+
+async def _require_owned(request: web.Request, batch_id: int, user_id: int) -> None:
+    async with request.app[DATABASE_KEY].sessions() as session:
+        if await owned_batch(session, batch_id, user_id) is None:
+            raise web.HTTPNotFound()

@@ -1,0 +1,85 @@
+"""The batch page's live progress: ``/dashboard/batches/{id}/events``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from sqlalchemy import select
+
+from storage.models import Batch
+from web.auth import login_required
+from web.dashboard._common import path_id, require_engine, require_user
+from web.dashboard._events import (
+    HEARTBEAT_SECONDS,
+    ProgressHub,
+    Subscription,
+    open_stream,
+    progress_json,
+    send_event,
+    send_heartbeat,
+)
+from web.dashboard._queries import owned_batch
+from web.keys import DATABASE_KEY
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+HUB_KEY = web.AppKey("dashboard_progress_hub", ProgressHub)
+
+
+@routes.get("/dashboard/batches/{batch_id}/events")
+@login_required
+async def batch_events(request: web.Request) -> web.StreamResponse:
+    """Stream a batch's progress as ``progress`` events, then one ``done`` event at its end.
+
+    The current progress is sent at once. The stream ends after ``done``; a batch that had
+    already ended gets its progress and ``done`` straight away.
+    """
+    user = await require_user(request)
+    require_engine(request)
+    batch_id = path_id(request, "batch_id")
+    async with request.app[DATABASE_KEY].sessions() as session:
+        if await owned_batch(session, batch_id, user.id) is None:
+            raise web.HTTPNotFound()
+
+    hub = request.app[HUB_KEY]
+    # Subscribe before reading the state, so no change between the two is missed.
+    with hub.subscribe(batch_id) as subscription:
+        response = await open_stream(request)
+        try:
+            await _stream_progress(request, response, batch_id, subscription)
+        except ConnectionResetError:
+            log.debug("batch %s: the browser closed the event stream", batch_id)
+    return response
+
+
+async def _stream_progress(
+    request: web.Request,
+    response: web.StreamResponse,
+    batch_id: int,
+    subscription: Subscription,
+) -> None:
+    engine = require_engine(request)
+    await send_event(response, "progress", progress_json(await engine.progress(batch_id)))
+    finished = await _has_finished(request, batch_id)
+    while not finished and not subscription.closed:
+        try:
+            await asyncio.wait_for(subscription.changed.wait(), HEARTBEAT_SECONDS)
+        except TimeoutError:
+            await send_heartbeat(response)
+            continue
+        progress = subscription.take()
+        if progress is not None:
+            await send_event(response, "progress", progress_json(progress))
+        finished = subscription.finished
+    if finished:
+        await send_event(response, "done", progress_json(await engine.progress(batch_id)))
+
+
+async def _has_finished(request: web.Request, batch_id: int) -> bool:
+    async with request.app[DATABASE_KEY].sessions() as session:
+        finished_at = await session.scalar(select(Batch.finished_at).where(Batch.id == batch_id))
+    return finished_at is not None
