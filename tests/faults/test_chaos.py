@@ -6,14 +6,18 @@ faults are a banned prompt, the output filter, a render that cannot complete, "F
 process", an unsupported parameter and an unreadable image link. Others are
 post-moderation, soft moderation, a prompt with no reply, and a render that never starts
 or never ends. The rest are a grid whose gateway event is lost, and rewritten or repeated
-prompts. The
-account runs fewer jobs than its plan (so jobs wait in Midjourney's queue) and has a
-short queue (so some are refused as "queue full"), its fast hours run out (the owner
-chose relax mode for that), and during the batch the command version changes, Discord
-answers with 429s, image links arrive expired, Midjourney asks for a CAPTCHA once, the
-bot's gateway and the user's session are each dropped once, and the service is killed
-and started again. Every row must reach the final state its fault calls for, with the reason in the
-report, and every done row must have exactly its own grid in the ZIP.
+prompts.
+
+The account runs fewer jobs than its plan, so jobs wait in Midjourney's queue, and its
+queue is short, so some are refused as "queue full". Its fast hours run out, and the
+owner chose relax mode for that. During the batch the command version changes and
+Discord answers with 429s. Image links arrive expired for a while. Midjourney asks for a
+CAPTCHA once and holds the account for a pending moderation message, and Discord blocks
+a request. The bot's gateway and the user's session are each dropped once, and the
+service is killed and started again.
+
+Every row must reach the final state its fault calls for, with the reason in the report,
+and every done row must have exactly its own grid in the ZIP.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pytest
 from midjau.demo import _is_result_post
 from midjau.settings import SandboxSettings
 from sandbox.actor import SandboxUser
+from sandbox.midjourney.knobs import forbidden
 from sandbox.server import Sandbox
 from tests.faults.rig import Outcome, read_outcome, send_sheet, sheet_bytes
 from tests.faults.service_process import ServiceProcess, poll
@@ -158,7 +163,7 @@ async def test_two_hundred_rows_under_chaos(tmp_path: Path) -> None:
     assert answers[429] == 3, answers
     assert answers[400] >= 1, answers
     assert refreshed and all(record.status == 200 for record in refreshed)
-    assert any("paused" in text for text in notices), "no pause notice for the CAPTCHA"
+    assert sum("paused" in text for text in notices) >= 3, "a pause had no notice"
     assert any("resumed" in text for text in notices), "no notice that the connection resumed"
 
 
@@ -214,13 +219,25 @@ async def _disrupt(sandbox: Sandbox, service: ServiceProcess, batch_id: int) -> 
     await _after_finished(service, batch_id, 100)
     await service.kill()
     await service.start()
-    await _after_finished(service, batch_id, 120)
+    await _after_finished(service, batch_id, 115)
     knobs.captcha_on_next_imagine = True
+    await _after_finished(service, batch_id, 125)
+    # Midjourney holds the account for a message to acknowledge; the owner does so.
+    knobs.pending_moderation = True
+    await poll(lambda: _paused(service), "the connection paused for the pending message")
+    knobs.pending_moderation = False
+    await _after_finished(service, batch_id, 135)
+    knobs.rejections.append(forbidden())
     await _after_finished(service, batch_id, 140)
     # For a while every image link arrives expired, as if read long after it was posted.
     sandbox.discord.cdn.link_age_seconds = 2 * sandbox.settings.attachment_ttl_seconds
     await _after_finished(service, batch_id, 150)
     sandbox.discord.cdn.link_age_seconds = 0.0
+
+
+def _paused(service: ServiceProcess) -> bool | None:
+    rows = service.query("select state from midjourney_connections")
+    return rows == [("paused",)] or None
 
 
 async def _outcome(sandbox: Sandbox, user: SandboxUser, batch_id: int) -> Outcome:
