@@ -214,6 +214,9 @@ async def _run_sandbox(settings: Settings, port: int | None, replay_file: Path |
         print(f"  MIDJAU_DISCORD__API_BASE={sandbox.api_base}")
         print(f"  MIDJAU_DISCORD__GATEWAY_URL={sandbox.gateway_url}")
         print(f"  MIDJAU_DISCORD__BOT_TOKEN={sandbox.bot_token}")
+        print(f"  MIDJAU_WEB__DISCORD_OAUTH_BASE={sandbox.base_url}")
+        print(f"  MIDJAU_WEB__DISCORD_CLIENT_ID={sandbox_settings.oauth_client_id}")
+        print(f"  MIDJAU_WEB__DISCORD_CLIENT_SECRET={sandbox_settings.oauth_client_secret}")
         print(
             f"Connect the demo user with: MIDJAU_CONNECT_TOKEN={sandbox.user_token} midjau connect "
             f"--owner {sandbox.user_id} --guild {sandbox.guild_id} --channel {sandbox.channel_id} "
@@ -283,21 +286,24 @@ async def _store_connection(
     import aiohttp
 
     from midjau.service import open_storage
-    from pipeline.engine import Engine
+    from pipeline.engine import Engine, ProcessingRestrictedError
 
     db, blobs, secret = await open_storage(settings)
     try:
         async with aiohttp.ClientSession() as http:
             engine = Engine(settings, db, blobs, http, TokenCipher(secret))
             user_id = await engine.ensure_user(arguments.owner)
-            return await engine.add_connection(
-                user_id,
-                token=token,
-                guild_id=guild_id,
-                channel_id=channel_id,
-                plan=arguments.plan,
-                label=arguments.label,
-            )
+            try:
+                return await engine.add_connection(
+                    user_id,
+                    token=token,
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                    plan=arguments.plan,
+                    label=arguments.label,
+                )
+            except ProcessingRestrictedError as error:
+                raise CommandError(f"Discord user {arguments.owner}: {error}") from None
     finally:
         await db.dispose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipeline.pause_reasons import RESTRICTED_REASON
 from storage.models import Batch, ConnectionState, MidjourneyConnection, User, utcnow
 
 
@@ -47,6 +48,33 @@ async def list_startable_connections(session: AsyncSession) -> list[MidjourneyCo
         .order_by(MidjourneyConnection.id)
     )
     return list(connections)
+
+
+async def is_restricted(session: AsyncSession, user_id: int) -> bool:
+    """Tell whether the user restricted the processing of their data."""
+    restricted_at = await session.scalar(select(User.restricted_at).where(User.id == user_id))
+    return restricted_at is not None
+
+
+async def list_restricted_user_ids(session: AsyncSession) -> set[int]:
+    """Return the ids of the users who restricted the processing of their data."""
+    return set(await session.scalars(select(User.id).where(User.restricted_at.is_not(None))))
+
+
+async def hold_restricted_connections(
+    session: AsyncSession, connections: list[MidjourneyConnection]
+) -> list[MidjourneyConnection]:
+    """Pause for the restriction each connection whose owner restricted processing.
+
+    Return those connections. This repeats what restricting did, for a connection stored
+    or changed since, so that lifting the restriction resumes it as well.
+    """
+    restricted = await list_restricted_user_ids(session)
+    held = [connection for connection in connections if connection.user_id in restricted]
+    for connection in held:
+        if connection.pause_reason != RESTRICTED_REASON:
+            mark_connection_paused(connection, RESTRICTED_REASON, "")
+    return held
 
 
 async def list_user_connections(session: AsyncSession, user_id: int) -> list[MidjourneyConnection]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pipeline.accounts import first_active_connection_id
+from pipeline.accounts import first_active_connection_id, is_restricted
 from pipeline.batches import insert_batch, list_job_ids, list_open_batch_ids
 from pipeline.progress import BatchOptions, BatchProgress, BatchResult
 from pipeline.retries import (
@@ -34,6 +34,9 @@ NO_CONNECTION_MESSAGE = (
     "Connect a Midjourney account first: MidJAu sends prompts through your own "
     "Discord account, so it needs that connection to run a batch."
 )
+PROCESSING_RESTRICTED_MESSAGE = (
+    "Processing is restricted for your account; lift it on the Data page to run batches."
+)
 
 
 class EngineError(Exception):
@@ -42,6 +45,10 @@ class EngineError(Exception):
 
 class NoConnectionError(EngineError):
     """The user has no active Midjourney connection to run a batch on."""
+
+
+class ProcessingRestrictedError(EngineError):
+    """The user restricted the processing of their data, so nothing new runs for them."""
 
 
 class BatchRequests:
@@ -58,6 +65,12 @@ class BatchRequests:
         async with self.db.sessions() as session:
             return await first_active_connection_id(session, user_id)
 
+    async def check_processing_allowed(self, user_id: int) -> None:
+        """Raise ProcessingRestrictedError when the user restricted processing."""
+        async with self.db.sessions() as session:
+            if await is_restricted(session, user_id):
+                raise ProcessingRestrictedError(PROCESSING_RESTRICTED_MESSAGE)
+
     async def create_batch(
         self,
         user_id: int,
@@ -71,8 +84,10 @@ class BatchRequests:
     ) -> int:
         """Store a batch with its rows and jobs; unless ``confirmed`` is False, queue it now.
 
-        Raise NoConnectionError when the user has no active Midjourney connection.
+        Raise ProcessingRestrictedError while the user restricts processing, and
+        NoConnectionError when the user has no active Midjourney connection.
         """
+        await self.check_processing_allowed(user_id)
         connection_id = connection_id or await self.connection_for(user_id)
         if connection_id is None:
             raise NoConnectionError(NO_CONNECTION_MESSAGE)
@@ -93,13 +108,19 @@ class BatchRequests:
         return batch_id
 
     async def confirm_batch(self, batch_id: int) -> None:
-        """Queue a batch that was waiting for the user's confirmation."""
+        """Queue a batch that was waiting for the user's confirmation.
+
+        Raise ProcessingRestrictedError, leaving the batch waiting, while its owner
+        restricts processing.
+        """
         async with self.ledger.transaction() as session:
             batch = await session.get(Batch, batch_id)
             if batch is None:
                 raise LookupError(f"batch {batch_id} not found")
             if batch.status != BatchStatus.AWAITING_CONFIRMATION:
                 return
+            if await is_restricted(session, batch.user_id):
+                raise ProcessingRestrictedError(PROCESSING_RESTRICTED_MESSAGE)
             batch.status = BatchStatus.QUEUED
             connection_id = batch.connection_id
         log.info("batch %s confirmed", batch_id)
@@ -146,12 +167,15 @@ class BatchRequests:
         The new batch has the same owner, connection and options, and by default the same
         origin and Discord channel. Return None when the batch is not the user's, has not
         finished, or has no failed or cancelled job outside invalid rows. Raise
+        ProcessingRestrictedError while the user restricts processing, and
         NoConnectionError when the batch's connection is gone and the user has no other.
         """
         async with self.ledger.transaction() as session:
             source = await load_finished_batch(session, batch_id, user_id)
             if source is None or not any(retryable_jobs(row) for row in source.rows):
                 return None
+            if await is_restricted(session, user_id):
+                raise ProcessingRestrictedError(PROCESSING_RESTRICTED_MESSAGE)
             connection_id = source.connection_id or await first_active_connection_id(
                 session, user_id
             )

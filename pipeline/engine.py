@@ -16,8 +16,19 @@ import aiohttp
 from sqlalchemy import select
 
 from midjourney.messages import ChannelEvent, ChannelMessage
-from pipeline.accounts import get_or_create_user, list_startable_connections, mark_connection_active
-from pipeline.batch_requests import BatchRequests, EngineError, NoConnectionError
+from pipeline.accounts import (
+    get_or_create_user,
+    hold_restricted_connections,
+    is_restricted,
+    list_startable_connections,
+    mark_connection_active,
+)
+from pipeline.batch_requests import (
+    BatchRequests,
+    EngineError,
+    NoConnectionError,
+    ProcessingRestrictedError,
+)
 from pipeline.completion import JobCompletion
 from pipeline.connection_edits import ConnectionEdits, ConnectionPace
 from pipeline.connection_runner import ConnectionRunner
@@ -44,9 +55,14 @@ if TYPE_CHECKING:
     from storage.crypto import TokenCipher
     from storage.db import Database
 
-__all__ = ["Engine", "EngineError", "NoConnectionError"]
+__all__ = ["Engine", "EngineError", "NoConnectionError", "ProcessingRestrictedError"]
 
 log = logging.getLogger(__name__)
+
+CONNECT_RESTRICTED_MESSAGE = (
+    "Processing is restricted for your account; lift it on the Data page to connect "
+    "a Discord account."
+)
 
 
 class Engine(BatchRequests):
@@ -140,13 +156,15 @@ class Engine(BatchRequests):
 
         Jobs that were in flight when the last process stopped keep their nonce and message
         ids. The channel history since they were sent is read and matched before a
-        connection's dispatcher sends any new prompt.
+        connection's dispatcher sends any new prompt. The connections of an owner who
+        restricted processing open no Discord session until the owner lifts the restriction.
         """
         if self._started:
             return
         self._started = True
-        async with self.db.sessions() as session:
+        async with self.ledger.transaction() as session:
             connections = await list_startable_connections(session)
+            restricted = await hold_restricted_connections(session, connections)
             in_flight = list(
                 await session.scalars(select(Job).where(Job.status.in_(STAGED_STATUSES)))
             )
@@ -156,9 +174,14 @@ class Engine(BatchRequests):
         self._tracking = True
         if in_flight:
             log.info("re-attaching %d jobs in flight", len(in_flight))
+        if restricted:
+            log.info(
+                "%d connection(s) left closed: their owners restricted processing", len(restricted)
+            )
 
-        await self.connections.start_all(connections)
-        self.health.watch([c.id for c in connections if c.state == ConnectionState.PAUSED])
+        startable = [connection for connection in connections if connection not in restricted]
+        await self.connections.start_all(startable)
+        self.health.watch([c.id for c in startable if c.state == ConnectionState.PAUSED])
         self._own(self.finisher.run(), "batch finisher")
         # Before giving up on a job's upscales, the sweep presses again those lost unsent.
         self.sweeper.press_again = self.fetcher.press_unanswered
@@ -208,9 +231,12 @@ class Engine(BatchRequests):
 
         Connecting the same channel again replaces that connection's token, plan and label
         and makes it active again, so one Discord account never gets two dispatchers (which
-        would double its jobs in flight and its pace).
+        would double its jobs in flight and its pace). Raise ProcessingRestrictedError,
+        storing nothing, while the user restricts processing.
         """
         async with self.ledger.transaction() as session:
+            if await is_restricted(session, user_id):
+                raise ProcessingRestrictedError(CONNECT_RESTRICTED_MESSAGE)
             connection = await session.scalar(
                 select(MidjourneyConnection).where(
                     MidjourneyConnection.user_id == user_id,

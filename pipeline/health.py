@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from pipeline.accounts import (
     count_connections_by_state,
+    is_restricted,
     list_open_batch_channels,
     list_user_connections,
     mark_connection_active,
@@ -31,7 +32,7 @@ from pipeline.dispatcher import speed_changes
 from pipeline.health_probes import PauseProbes
 from pipeline.ledger import JobLedger
 from pipeline.pause_reasons import PauseCause, classify_pause, describe_pause, with_guild
-from storage.models import ConnectionState, Job, JobStatus, MidjourneyConnection, User
+from storage.models import ConnectionState, Job, JobStatus, MidjourneyConnection
 
 if TYPE_CHECKING:
     from midjau.settings import Settings
@@ -211,9 +212,7 @@ class HealthMonitor:
             if connection is None or (user_id is not None and connection.user_id != user_id):
                 return False
             # While the owner restricts processing, nothing but lifting it may resume.
-            if await session.scalar(
-                select(User.restricted_at).where(User.id == connection.user_id)
-            ):
+            if await is_restricted(session, connection.user_id):
                 log.info(
                     "connection %s stays paused: its owner restricted processing", connection_id
                 )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Exists, Select, delete, exists, or_, select
+from sqlalchemy import Exists, Select, delete, exists, or_, select, update
 
 from storage.blobs import LocalBlobStore
 from storage.db import Database
@@ -50,6 +50,24 @@ class RetentionSweep:
     batches: int = 0
     images: int = 0
     outputs: int = 0
+
+
+async def record_download(db: Database, batch_id: int) -> bool:
+    """Store the time of the first download of a batch's outputs.
+
+    Return False when an earlier download was already stored.
+    """
+    async with db.sessions() as session, session.begin():
+        updated = await session.scalar(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.downloaded_at.is_(None))
+            .values(downloaded_at=utcnow())
+            .returning(Batch.id)
+        )
+    first = updated is not None
+    if first:
+        log.info("batch %s: first download of its outputs", batch_id)
+    return first
 
 
 def batch_blob_prefix(batch_id: int) -> str:

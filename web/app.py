@@ -11,6 +11,7 @@ from sqlalchemy import text
 from midjau.settings import MIB, Settings
 from pipeline.downloads import InvalidDownloadTokenError, verify_download
 from pipeline.engine import Engine
+from pipeline.retention import record_download
 from storage.blobs import LocalBlobStore
 from storage.db import Database
 from web.csrf import csrf_middleware
@@ -125,6 +126,9 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
     # The name comes from a signed token, but never serve anything outside the batch folder.
     if path.parent != outputs or not path.is_file():
         raise web.HTTPNotFound(text="This file is no longer available.")
+
+    # Retention deletes the images soon after the first download, from here or the dashboard.
+    await record_download(request.app[DATABASE_KEY], grant.batch_id)
     return web.FileResponse(
         path, headers={"Content-Disposition": f'attachment; filename="{path.name}"'}
     )

@@ -9,12 +9,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bot.cogs.connections import RESUME_PREFIX
 from pipeline.health import ConnectionHealth
 from sandbox.midjourney.knobs import unauthorized
 from tests.faults.rig import REPLY_TIMEOUT, Product, start_product
+from tests.web.site import serve_app
 from web.app import create_app
 
 pytestmark = pytest.mark.e2e
@@ -175,15 +175,8 @@ async def test_settings_change_both_choices(tmp_path: Path) -> None:
 async def serve_web(product: Product) -> AsyncIterator[str]:
     service = product.service
     app = create_app(service.settings, service.db, service.secret, engine=service.engine)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as base_url:
+        yield base_url
 
 
 async def test_health_counts_paused_connection(tmp_path: Path) -> None:

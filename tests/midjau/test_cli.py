@@ -92,6 +92,24 @@ def test_connect_again_replaces_the_connection(
     assert TokenCipher(key).decrypt(rows[0][1]) == TOKEN + "-new"
 
 
+def test_connect_rejected_for_restricted_owner(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["connect", "--owner", "4242", "--guild", "111", "--channel", "222"]
+    monkeypatch.setenv("MIDJAU_CONNECT_TOKEN", TOKEN)
+    assert main([*arguments, "--plan", "basic"]) == 0
+    with sqlite3.connect(workdir / "data" / "midjau.db") as connection:
+        connection.execute("update users set restricted_at = '2026-01-02 03:04:05'")
+
+    status = main([*arguments, "--guild", "333"])
+
+    assert status == 2
+    assert "Processing is restricted" in capsys.readouterr().err
+    with sqlite3.connect(workdir / "data" / "midjau.db") as connection:
+        guilds = connection.execute("select guild_id from midjourney_connections").fetchall()
+    assert guilds == [("111",)]
+
+
 def test_connect_without_token_names_variable(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,19 +14,8 @@ from sqlalchemy import func, select
 from pipeline.retention import DOWNLOAD_GRACE, run_retention
 from storage.blobs import LocalBlobStore
 from storage.db import Database
-from storage.models import (
-    Batch,
-    BatchOrigin,
-    BatchStatus,
-    Image,
-    ImageKind,
-    Job,
-    JobStatus,
-    RowStatus,
-    SheetRow,
-    User,
-    utcnow,
-)
+from storage.models import Batch, Image, Job, SheetRow, User, utcnow
+from tests.storage.stored_batches import add_batch_with_images
 
 PROMPT = "a secret lighthouse at dawn"
 RETENTION_DAYS = 7.0
@@ -52,52 +41,25 @@ async def store_batch(
         user = User(discord_user_id=str(uuid.uuid4().int)[:18], display_name="owner")
         session.add(user)
         await session.flush()
-        batch = Batch(
+        rows = await add_batch_with_images(
+            session,
             user_id=user.id,
-            origin=BatchOrigin.WEB,
-            status=BatchStatus.DONE if finished_at else BatchStatus.RUNNING,
+            prompt=PROMPT,
             source_filename="private-prompts.xlsx",
+            outputs_dir=outputs_dir,
             finished_at=finished_at,
             downloaded_at=downloaded_at,
+            upscales=1,
         )
-        session.add(batch)
-        await session.flush()
-        row = SheetRow(
-            batch_id=batch.id, row_number=2, values={"prompt": PROMPT}, status=RowStatus.ACCEPTED
-        )
-        session.add(row)
-        await session.flush()
-        job = Job(
-            id=str(uuid.uuid4()),
-            batch_id=batch.id,
-            row_id=row.id,
-            sequence=0,
-            prompt=PROMPT,
-            status=JobStatus.DONE,
-        )
-        session.add(job)
-        keys = [
-            f"batches/{batch.id}/{job.id}/grid.png",
-            f"batches/{batch.id}/{job.id}/upscale-1.png",
-        ]
-        for index, key in enumerate(keys):
-            kind = ImageKind.GRID if index == 0 else ImageKind.UPSCALE
-            session.add(Image(job_id=job.id, kind=kind, index=index, blob_key=key, size=3))
+    outputs = rows.zip_path.parent
 
-        outputs = outputs_dir / str(batch.id)
-        zip_path = outputs / f"batch-{batch.id}-images.zip"
-        report_path = outputs / f"batch-{batch.id}-report.xlsx"
-        batch.zip_keys = [str(zip_path)]
-        batch.report_key = str(report_path)
-        batch_id = batch.id
-
-    for key in keys:
+    for key in rows.image_keys:
         await blobs.put(key, b"png")
-    await blobs.put(f"batches/{batch_id}/sheet/private-prompts.xlsx", b"sheet")
+    await blobs.put(f"batches/{rows.batch_id}/sheet/private-prompts.xlsx", b"sheet")
     outputs.mkdir(parents=True)
-    zip_path.write_bytes(b"zip")
-    report_path.write_bytes(b"xlsx")
-    return StoredBatch(batch_id=batch_id, image_keys=keys, outputs=outputs)
+    rows.zip_path.write_bytes(b"zip")
+    rows.report_path.write_bytes(b"xlsx")
+    return StoredBatch(batch_id=rows.batch_id, image_keys=rows.image_keys, outputs=outputs)
 
 
 async def image_count(db: Database, batch_id: int) -> int:

@@ -12,10 +12,9 @@ from sqlalchemy import select
 
 from storage.models import Batch, User
 from tests.faults.rig import sheet_bytes
-from tests.web.site import Site, WebClient
+from tests.web.site import PASSWORD, Site, WebClient
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-PASSWORD = "correct horse battery"
 BATCH_TIMEOUT = 60.0
 _RUN_FORM = re.compile(r'action="/dashboard/batches/(\d+)/run"')
 

@@ -9,21 +9,8 @@ from typing import Any
 
 from sqlalchemy import inspect, select, text
 
-from storage.models import (
-    Batch,
-    BatchOrigin,
-    BatchStatus,
-    Image,
-    ImageKind,
-    Job,
-    JobStatus,
-    MidjourneyConnection,
-    RowStatus,
-    SheetRow,
-    SupportTicket,
-    User,
-    utcnow,
-)
+from storage.models import MidjourneyConnection, SupportTicket, User, utcnow
+from tests.storage.stored_batches import add_batch_with_images
 from tests.web.site import Site
 
 
@@ -61,45 +48,22 @@ async def store_user_data(site: Site, email: str, *, discord_user_id: str) -> St
         user = await session.get(User, user_id)
         assert user is not None
         user.discord_user_id = discord_user_id
-        batch = Batch(
+        rows = await add_batch_with_images(
+            session,
             user_id=user_id,
-            origin=BatchOrigin.WEB,
-            status=BatchStatus.DONE,
+            prompt=prompt,
             source_filename=f"sheet-{tag}.xlsx",
+            outputs_dir=site.settings.data_dir / "outputs",
             finished_at=utcnow(),
         )
-        session.add(batch)
-        await session.flush()
-        row = SheetRow(
-            batch_id=batch.id, row_number=2, values={"prompt": prompt}, status=RowStatus.ACCEPTED
-        )
-        session.add(row)
-        await session.flush()
-        job = Job(
-            id=str(uuid.uuid4()),
-            batch_id=batch.id,
-            row_id=row.id,
-            sequence=0,
-            prompt=prompt,
-            status=JobStatus.DONE,
-        )
-        session.add(job)
-        keys = [f"batches/{batch.id}/{job.id}/grid.png", f"batches/{batch.id}/sheet/sheet.xlsx"]
-        session.add(Image(job_id=job.id, kind=ImageKind.GRID, blob_key=keys[0], size=4))
-        outputs = site.settings.data_dir / "outputs" / str(batch.id)
-        output_files = [
-            outputs / f"batch-{batch.id}-images.zip",
-            outputs / f"batch-{batch.id}.xlsx",
-        ]
-        batch.zip_keys = [str(output_files[0])]
-        batch.report_key = str(output_files[1])
+        keys = [rows.image_keys[0], f"batches/{rows.batch_id}/sheet/sheet.xlsx"]
+        output_files = [rows.zip_path, rows.report_path]
         session.add(SupportTicket(user_id=user_id, subject=subject, body=f"my prompt {prompt}"))
-        batch_id = batch.id
 
     blobs = site.service.blobs
     for key in keys:
         await blobs.put(key, f"image of {tag}".encode())
-    outputs.mkdir(parents=True, exist_ok=True)
+    rows.zip_path.parent.mkdir(parents=True, exist_ok=True)
     for path in output_files:
         path.write_bytes(f"output of {tag}".encode())
     return StoredData(
@@ -107,7 +71,7 @@ async def store_user_data(site: Site, email: str, *, discord_user_id: str) -> St
         email=email,
         discord_user_id=discord_user_id,
         prompt=prompt,
-        batch_id=batch_id,
+        batch_id=rows.batch_id,
         blob_keys=keys,
         output_files=output_files,
         ticket_subject=subject,

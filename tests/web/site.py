@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from midjau.service import Service
@@ -35,6 +36,9 @@ from sandbox.server import Sandbox
 from storage.db import Database
 
 MAIL_TIMEOUT = 10.0
+# The account most site tests sign up with: the ``browser`` fixture of tests/web/conftest.py.
+OWNER_EMAIL = "owner@example.com"
+PASSWORD = "correct horse battery"
 _LINK = re.compile(r"https?://[^\s<>\"']+")
 _CSRF_INPUT = re.compile(r'name="csrf_token"\s+value="([^"]+)"')
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -127,6 +131,20 @@ class Site:
     @property
     def settings(self) -> Settings:
         return self.service.settings
+
+
+@asynccontextmanager
+async def serve_app(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on a free port of 127.0.0.1 and yield its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
 
 
 @asynccontextmanager

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from storage.models import ConsentRecord, EmailToken, User
-from tests.web.site import Site, WebClient, link_in, start_site
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with start_site(tmp_path, with_sandbox=False) as running:
-        yield running
+from tests.web.site import PASSWORD, Site, WebClient, link_in
 
 
 async def stored_user(site: Site, email: str) -> User | None:
@@ -26,7 +16,7 @@ async def stored_user(site: Site, email: str) -> User | None:
         return await session.scalar(select(User).where(User.email == email))
 
 
-async def test_sign_up_stores_age_terms_and_consent(site: Site) -> None:
+async def test_sign_up_stores_age_and_terms(site: Site) -> None:
     async with WebClient(site.base_url) as client:
         status, html, _ = await client.sign_up("New.User@Example.com", PASSWORD)
 
@@ -40,7 +30,34 @@ async def test_sign_up_stores_age_terms_and_consent(site: Site) -> None:
     assert user.email_verified_at is None
     async with site.db.sessions() as session:
         consents = (await session.scalars(select(ConsentRecord))).all()
-    assert [record.user_id for record in consents] == [user.id]
+    assert consents == []  # accepting the terms decides nothing about cookies
+
+
+async def test_new_account_still_sees_cookie_banner(site: Site) -> None:
+    async with WebClient(site.base_url) as client:
+        await client.sign_up_and_log_in(site, "fresh@example.com", PASSWORD)
+        _, html = await client.get("/dashboard")
+
+    assert 'id="cookie-banner"' in html
+    assert 'data-decided="false"' in html
+
+
+async def test_sign_up_keeps_visitor_cookie_choice(site: Site) -> None:
+    async with WebClient(site.base_url) as client:
+        await client.post_form("/consent", {"choice": "reject_all", "next": "/"}, from_page="/")
+        await client.sign_up_and_log_in(site, "decided@example.com", PASSWORD)
+
+    user = await stored_user(site, "decided@example.com")
+    assert user is not None
+    async with site.db.sessions() as session:
+        records = (
+            await session.scalars(select(ConsentRecord).where(ConsentRecord.user_id == user.id))
+        ).all()
+    assert [(record.analytics, record.marketing) for record in records] == [(False, False)]
+    async with WebClient(site.base_url) as other_browser:
+        await other_browser.log_in("decided@example.com", PASSWORD)
+        _, html = await other_browser.get("/dashboard")
+    assert 'data-decided="true"' in html
 
 
 async def test_sign_up_requires_both_confirmations(site: Site) -> None:

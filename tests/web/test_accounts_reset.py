@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from storage.models import EmailToken, utcnow
-from tests.web.site import Site, WebClient, link_in, start_site
+from tests.web.site import PASSWORD, Site, WebClient, link_in
 
-PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase"
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with start_site(tmp_path, with_sandbox=False) as running:
-        yield running
 
 
 @pytest.fixture

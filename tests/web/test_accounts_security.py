@@ -12,18 +12,19 @@ from aiohttp import web
 from yarl import URL
 
 from storage.db import Database
-from tests.web.site import Site, SmtpCatcher, WebClient, link_in, site_settings, start_site
+from tests.web.site import (
+    PASSWORD,
+    Site,
+    SmtpCatcher,
+    WebClient,
+    link_in,
+    serve_app,
+    site_settings,
+    start_site,
+)
 from web.app import create_app
 from web.auth import login_required
 from web.ratelimit import RateLimiter
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with start_site(tmp_path, with_sandbox=False) as running:
-        yield running
 
 
 def set_cookie_headers(response: aiohttp.ClientResponse) -> list[str]:
@@ -224,15 +225,10 @@ async def app_with_test_routes(tmp_path: Path) -> AsyncIterator[str]:
         app = create_app(settings, database, b"0" * 32)
         app.router.add_get("/test/fail", fail)
         app.router.add_get("/test/private", private)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
         try:
-            yield f"http://{host}:{port}"
+            async with serve_app(app) as base_url:
+                yield base_url
         finally:
-            await runner.cleanup()
             await database.dispose()
 
 

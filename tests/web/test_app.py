@@ -1,17 +1,20 @@
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from midjau.settings import Settings
+from pipeline.downloads import sign_download
 from pipeline.engine import Engine
 from storage.blobs import LocalBlobStore
 from storage.crypto import TokenCipher, load_or_create_key
 from storage.db import Database
+from storage.models import Batch, User, utcnow
+from tests.storage.stored_batches import BatchRows, add_batch_with_images
+from tests.web.site import serve_app
 from web.app import create_app
 
 SECRET = b"web-tests-download-secret"
@@ -40,17 +43,40 @@ async def engine(settings: Settings, database: Database, tmp_path: Path) -> Asyn
         await engine.stop()
 
 
-@asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+async def store_finished_batch(settings: Settings, database: Database) -> BatchRows:
+    """Store a finished batch whose ZIP is on disk and whose report is already deleted."""
+    async with database.sessions() as session, session.begin():
+        user = User(discord_user_id="1180000000000000900", display_name="owner")
+        session.add(user)
+        await session.flush()
+        rows = await add_batch_with_images(
+            session,
+            user_id=user.id,
+            prompt="a quiet harbour at night",
+            source_filename="harbour.xlsx",
+            outputs_dir=settings.data_dir / "outputs",
+            finished_at=utcnow(),
+        )
+    rows.zip_path.parent.mkdir(parents=True)
+    rows.zip_path.write_bytes(b"zip bytes")
+    return rows
+
+
+async def downloaded_at(database: Database, batch_id: int) -> datetime | None:
+    async with database.sessions() as session:
+        batch = await session.get(Batch, batch_id)
+    assert batch is not None
+    return batch.downloaded_at
+
+
+async def get_download(base_url: str, secret: bytes, batch_id: int, filename: str) -> int:
+    token = sign_download(secret, batch_id, filename, ttl_seconds=60)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{base_url}/downloads/{token}") as response,
+    ):
+        await response.read()
+        return response.status
 
 
 async def get_health(base_url: str) -> tuple[int, dict[str, Any]]:
@@ -68,7 +94,7 @@ async def add_connection(engine: Engine, discord_user_id: str, label: str) -> in
 async def test_health_without_engine_reports_database_only(
     settings: Settings, database: Database
 ) -> None:
-    async with serve(create_app(settings, database, SECRET)) as base_url:
+    async with serve_app(create_app(settings, database, SECRET)) as base_url:
         status, body = await get_health(base_url)
 
     assert status == 200
@@ -83,7 +109,7 @@ async def test_health_counts_connections_by_state(
     await add_connection(engine, "103", "third")
     await engine.pause(paused_id, "Your token was rejected", link="https://discord.com/x")
 
-    async with serve(create_app(settings, database, SECRET, engine=engine)) as base_url:
+    async with serve_app(create_app(settings, database, SECRET, engine=engine)) as base_url:
         status, body = await get_health(base_url)
 
     assert status == 200
@@ -99,7 +125,7 @@ async def test_health_shows_no_personal_data(
     user_id = await engine.ensure_user("101")
     await engine.pause(connection_id, "Your token was rejected", link="https://discord.com/x")
 
-    async with serve(create_app(settings, database, SECRET, engine=engine)) as base_url:
+    async with serve_app(create_app(settings, database, SECRET, engine=engine)) as base_url:
         _, body = await get_health(base_url)
 
     [health] = await engine.connection_health(user_id)
@@ -108,3 +134,31 @@ async def test_health_shows_no_personal_data(
     assert "private label" not in text
     assert health.reason not in text
     assert "discord.com" not in text
+
+
+async def test_signed_download_records_first_download(
+    settings: Settings, database: Database
+) -> None:
+    rows = await store_finished_batch(settings, database)
+
+    async with serve_app(create_app(settings, database, SECRET)) as base_url:
+        first_status = await get_download(base_url, SECRET, rows.batch_id, rows.zip_path.name)
+        first = await downloaded_at(database, rows.batch_id)
+        second_status = await get_download(base_url, SECRET, rows.batch_id, rows.zip_path.name)
+
+    assert first_status == 200
+    assert second_status == 200
+    assert first is not None
+    assert await downloaded_at(database, rows.batch_id) == first
+
+
+async def test_failed_download_records_nothing(settings: Settings, database: Database) -> None:
+    rows = await store_finished_batch(settings, database)
+
+    async with serve_app(create_app(settings, database, SECRET)) as base_url:
+        missing = await get_download(base_url, SECRET, rows.batch_id, rows.report_path.name)
+        forged = await get_download(base_url, b"another secret", rows.batch_id, rows.zip_path.name)
+
+    assert missing == 404
+    assert forged == 404
+    assert await downloaded_at(database, rows.batch_id) is None

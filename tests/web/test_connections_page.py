@@ -14,20 +14,12 @@ from storage.models import Base, Batch, MidjourneyConnection, User
 from tests.web.site import Site, WebClient, start_site
 
 PAGE = "/dashboard/settings/connections"
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     async with start_site(tmp_path) as running:
         yield running
-
-
-@pytest.fixture
-async def browser(site: Site) -> AsyncIterator[WebClient]:
-    async with WebClient(site.base_url) as client:
-        await client.sign_up_and_log_in(site, "owner@example.com", PASSWORD)
-        yield client
 
 
 def channel_link(site: Site) -> str:

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from html import unescape
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from storage.models import User
-from tests.web.site import Site, WebClient, body_of, link_in, start_site
+from tests.web.site import OWNER_EMAIL, PASSWORD, Site, WebClient, body_of, link_in
 
 PAGE = "/dashboard/settings"
-EMAIL = "owner@example.com"
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with start_site(tmp_path, with_sandbox=False) as running:
-        yield running
-
-
-@pytest.fixture
-async def browser(site: Site) -> AsyncIterator[WebClient]:
-    async with WebClient(site.base_url) as client:
-        await client.sign_up_and_log_in(site, EMAIL, PASSWORD)
-        yield client
 
 
 async def stored_user(site: Site, user_id: int | None = None) -> User:
@@ -70,10 +53,10 @@ async def test_email_changes_only_when_link_opened(browser: WebClient, site: Sit
     assert status == 200
     assert f"We sent a link to {new_email}" in html
     link_mail = await site.smtp.wait_for(new_email, "/verify/")
-    notice = await site.smtp.wait_for(EMAIL, "about to change")
+    notice = await site.smtp.wait_for(OWNER_EMAIL, "about to change")
     assert new_email in body_of(notice)
     assert "/verify/" not in body_of(notice)
-    assert (await stored_user(site)).email == EMAIL
+    assert (await stored_user(site)).email == OWNER_EMAIL
 
     status, _ = await browser.get(link_in(link_mail))
 
@@ -114,13 +97,13 @@ async def test_email_change_to_taken_address_sends_no_link(browser: WebClient, s
     assert "We sent a link to taken@example.com" in html  # the same message as for a free address
     notice = await site.smtp.wait_for("taken@example.com", "already has a MidJAu account")
     assert "/verify/" not in body_of(notice)
-    assert (await stored_user(site)).email == EMAIL
+    assert (await stored_user(site)).email == OWNER_EMAIL
 
 
 async def test_password_change_logs_out_other_browser(browser: WebClient, site: Site) -> None:
     new_password = "a much longer new password"
     async with WebClient(site.base_url) as other_browser:
-        await other_browser.log_in(EMAIL, PASSWORD)
+        await other_browser.log_in(OWNER_EMAIL, PASSWORD)
         status, _ = await other_browser.get(PAGE, allow_redirects=False)
         assert status == 200
 
@@ -140,12 +123,12 @@ async def test_password_change_logs_out_other_browser(browser: WebClient, site: 
         assert other_status == 302
     status, _ = await browser.get(PAGE, allow_redirects=False)
     assert status == 200
-    await site.smtp.wait_for(EMAIL, "password was changed")
+    await site.smtp.wait_for(OWNER_EMAIL, "password was changed")
     async with WebClient(site.base_url) as fresh:
-        await fresh.log_in(EMAIL, PASSWORD)
+        await fresh.log_in(OWNER_EMAIL, PASSWORD)
         old_status, _ = await fresh.get(PAGE, allow_redirects=False)
         assert old_status == 302
-        await fresh.log_in(EMAIL, new_password)
+        await fresh.log_in(OWNER_EMAIL, new_password)
         status, _ = await fresh.get(PAGE, allow_redirects=False)
     assert status == 200
 

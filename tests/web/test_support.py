@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
 from storage.models import SupportTicket
-from tests.web.site import Site, WebClient, body_of, start_site
+from tests.web.site import OWNER_EMAIL, Site, WebClient, body_of
 
 PAGE = "/dashboard/support"
-EMAIL = "owner@example.com"
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with start_site(tmp_path, with_sandbox=False) as running:
-        yield running
-
-
-@pytest.fixture
-async def browser(site: Site) -> AsyncIterator[WebClient]:
-    async with WebClient(site.base_url) as client:
-        await client.sign_up_and_log_in(site, EMAIL, PASSWORD)
-        yield client
 
 
 async def stored_tickets(site: Site) -> list[SupportTicket]:
@@ -51,7 +33,7 @@ async def test_ticket_is_stored_and_mailed(browser: WebClient, site: Site) -> No
     mail = await site.smtp.wait_for(site.settings.mail.operator, f"support #{ticket.id}")
     assert "ZIP is empty" in str(mail["Subject"])
     assert "Batch 4 gave me\nan empty ZIP." in body_of(mail).replace("\r\n", "\n")
-    assert EMAIL in body_of(mail)
+    assert OWNER_EMAIL in body_of(mail)
 
 
 async def test_support_page_lists_own_tickets(browser: WebClient, site: Site) -> None:

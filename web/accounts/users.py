@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +42,7 @@ async def create_account(
     terms_version: str,
     consent: dict[str, bool],
 ) -> User:
-    """Add a user who confirmed their age and accepted the terms, with a consent record."""
+    """Add a user who confirmed their age and accepted the terms, with their cookie choice."""
     now = utcnow()
     user = User(
         email=normalize_email(email),
@@ -52,13 +53,23 @@ async def create_account(
     )
     session.add(user)
     await session.flush()
-    session.add(
-        ConsentRecord(
-            user_id=user.id,
-            analytics=bool(consent.get("analytics")),
-            marketing=bool(consent.get("marketing")),
-            created_at=now,
-        )
-    )
+    add_sign_up_consent(session, user.id, consent)
     await session.flush()
     return user
+
+
+def add_sign_up_consent(session: AsyncSession, user_id: int, consent: Mapping[str, bool]) -> None:
+    """Copy the cookie choice the visitor made before signing up to the new account.
+
+    A visitor who has not chosen gets no record, so the cookie banner still asks them
+    after sign-up. Accepting the terms is stored on the user, not as a consent record.
+    """
+    if not consent.get("decided"):
+        return
+    session.add(
+        ConsentRecord(
+            user_id=user_id,
+            analytics=bool(consent.get("analytics")),
+            marketing=bool(consent.get("marketing")),
+        )
+    )

@@ -12,11 +12,11 @@ from aiohttp import web
 from pipeline.batch_requests import EngineError
 from pipeline.downloads import sign_download
 from pipeline.progress import BatchProgress
-from storage.models import Batch, BatchOrigin, BatchStatus, utcnow
+from storage.models import Batch, BatchOrigin, BatchStatus
 from web.auth import login_required
-from web.dashboard._common import path_id, require_engine, require_user
 from web.dashboard._events import progress_json
 from web.dashboard._queries import ROWS_PER_PAGE, count_rows, list_rows, owned_batch
+from web.handlers import path_id, require_engine, require_owned, require_user
 from web.keys import DATABASE_KEY, SECRET_KEY
 from web.render import flash, render
 
@@ -88,12 +88,10 @@ def _has_retryable(progress: BatchProgress) -> bool:
 @login_required
 async def cancel_batch(request: web.Request) -> web.Response:
     """Cancel the user's batch; jobs Midjourney is rendering may still finish."""
-    user = await require_user(request)
-    engine = require_engine(request)
-    batch_id = path_id(request, "batch_id")
-    await _require_owned(request, batch_id, user.id)
+    user, batch = await require_owned(request, "batch_id", owned_batch)
+    batch_id = batch.id
 
-    if await engine.cancel_batch(batch_id, user.id):
+    if await require_engine(request).cancel_batch(batch_id, user.id):
         log.info("batch %s cancelled by user %s on the web", batch_id, user.id)
         flash(
             request,
@@ -110,16 +108,13 @@ async def cancel_batch(request: web.Request) -> web.Response:
 @login_required
 async def retry_batch(request: web.Request) -> web.Response:
     """Run the failed and cancelled rows of a finished batch again, as a new batch."""
-    user = await require_user(request)
-    engine = require_engine(request)
-    batch_id = path_id(request, "batch_id")
-    await _require_owned(request, batch_id, user.id)
-    if user.restricted_at is not None:
-        flash(request, "Processing is restricted on your account, so nothing can run.", "error")
-        raise web.HTTPSeeOther(f"/dashboard/batches/{batch_id}")
+    user, batch = await require_owned(request, "batch_id", owned_batch)
+    batch_id = batch.id
 
     try:
-        retry_id = await engine.retry_failed(batch_id, user.id, origin=BatchOrigin.WEB)
+        retry_id = await require_engine(request).retry_failed(
+            batch_id, user.id, origin=BatchOrigin.WEB
+        )
     except EngineError as error:
         flash(request, str(error), "error")
         raise web.HTTPSeeOther(f"/dashboard/batches/{batch_id}") from None
@@ -140,30 +135,16 @@ async def retry_batch(request: web.Request) -> web.Response:
 async def download_file(request: web.Request) -> web.Response:
     """Send the owner to a short-lived signed link for one output file of the batch.
 
-    The first download is recorded, because retention deletes the images soon after it.
+    The link's handler records the first download, as for the links the bot posts.
     """
-    user = await require_user(request)
-    batch_id = path_id(request, "batch_id")
+    _, batch = await require_owned(request, "batch_id", owned_batch)
+    batch_id = batch.id
     filename = request.match_info["filename"]
-    database = request.app[DATABASE_KEY]
-    async with database.sessions.begin() as session:
-        batch = await owned_batch(session, batch_id, user.id)
-        if batch is None or batch.finished_at is None:
-            raise web.HTTPNotFound()
-        names = [Path(key).name for key in [*(batch.zip_keys or ()), batch.report_key] if key]
-        if filename not in names:
-            raise web.HTTPNotFound()
-        if batch.downloaded_at is None:
-            batch.downloaded_at = utcnow()
-            log.info("batch %s: first download of its outputs", batch_id)
+    names = [Path(key).name for key in [*(batch.zip_keys or ()), batch.report_key] if key]
+    if batch.finished_at is None or filename not in names:
+        raise web.HTTPNotFound()
 
     token = sign_download(
         request.app[SECRET_KEY], batch_id, filename, ttl_seconds=DOWNLOAD_LINK_SECONDS
     )
     raise web.HTTPSeeOther(f"/downloads/{token}")
-
-
-async def _require_owned(request: web.Request, batch_id: int, user_id: int) -> None:
-    async with request.app[DATABASE_KEY].sessions() as session:
-        if await owned_batch(session, batch_id, user_id) is None:
-            raise web.HTTPNotFound()

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from storage.models import Batch
 from web.auth import login_required
-from web.dashboard._common import path_id, require_engine, require_user
 from web.dashboard._events import (
     HEARTBEAT_SECONDS,
     ProgressHub,
@@ -21,6 +20,7 @@ from web.dashboard._events import (
     send_heartbeat,
 )
 from web.dashboard._queries import owned_batch
+from web.handlers import require_engine, require_owned
 from web.keys import DATABASE_KEY
 
 log = logging.getLogger(__name__)
@@ -38,12 +38,9 @@ async def batch_events(request: web.Request) -> web.StreamResponse:
     The current progress is sent at once. The stream ends after ``done``; a batch that had
     already ended gets its progress and ``done`` straight away.
     """
-    user = await require_user(request)
     require_engine(request)
-    batch_id = path_id(request, "batch_id")
-    async with request.app[DATABASE_KEY].sessions() as session:
-        if await owned_batch(session, batch_id, user.id) is None:
-            raise web.HTTPNotFound()
+    _, batch = await require_owned(request, "batch_id", owned_batch)
+    batch_id = batch.id
 
     hub = request.app[HUB_KEY]
     # Subscribe before reading the state, so no change between the two is missed.

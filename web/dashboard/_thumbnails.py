@@ -12,9 +12,9 @@ from aiohttp import web
 from PIL import Image as PILImage
 
 from web.auth import login_required
-from web.dashboard._common import path_id, require_user
 from web.dashboard._queries import owned_image
-from web.keys import BLOBS_KEY, DATABASE_KEY
+from web.handlers import require_owned
+from web.keys import BLOBS_KEY
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,8 @@ def _thumbnail_bytes(data: bytes) -> bytes:
 @login_required
 async def image_thumbnail(request: web.Request) -> web.Response:
     """Serve a thumbnail of one of the user's result images."""
-    user = await require_user(request)
-    image_id = path_id(request, "image_id")
-    async with request.app[DATABASE_KEY].sessions() as session:
-        image = await owned_image(session, image_id, user.id)
-        if image is None:
-            raise web.HTTPNotFound()
-        blob_key = image.blob_key
+    _, image = await require_owned(request, "image_id", owned_image)
+    image_id, blob_key = image.id, image.blob_key
 
     etag = f'"{hashlib.sha256(blob_key.encode()).hexdigest()[:24]}"'
     headers = {"Cache-Control": CACHE_CONTROL, "ETag": etag}

@@ -14,11 +14,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_request import FileField
 
-from pipeline.batch_requests import EngineError
+from pipeline.batch_requests import PROCESSING_RESTRICTED_MESSAGE, EngineError
 from pipeline.intake import IntakeError, SheetIntake
 from storage.models import BatchOrigin, BatchStatus, User
 from web.auth import login_required
-from web.dashboard._common import path_id, require_engine, require_user
 from web.dashboard._forms import (
     MODE_CHOICES,
     UPSCALE_CHOICES,
@@ -33,6 +32,7 @@ from web.dashboard._queries import (
     list_connection_choices,
     owned_batch,
 )
+from web.handlers import require_engine, require_owned, require_user
 from web.keys import DATABASE_KEY, SETTINGS_KEY
 from web.render import flash, render
 
@@ -107,11 +107,9 @@ async def upload_sheet(request: web.Request) -> web.Response:
     async def reject(message: str) -> web.Response:
         return await _render_dashboard(request, user, choices, form_error=message, status=400)
 
+    # The engine rejects the batch too, but only after the sheet is read.
     if user.restricted_at is not None:
-        return await reject(
-            "Processing is restricted on your account, so no batch can start. "
-            "Lift the restriction on the data page first."
-        )
+        return await reject(PROCESSING_RESTRICTED_MESSAGE)
     if not await _owns_connection(request, user, choices.connection_id):
         return await reject("Choose one of your own Discord connections.")
     field = form.get("sheet")
@@ -181,22 +179,17 @@ async def _render_check(
 @login_required
 async def run_batch(request: web.Request) -> web.Response:
     """Start a checked batch that waits for the user's confirmation."""
-    user = await require_user(request)
-    engine = require_engine(request)
-    batch_id = path_id(request, "batch_id")
-    async with request.app[DATABASE_KEY].sessions() as session:
-        batch = await owned_batch(session, batch_id, user.id)
-        if batch is None:
-            raise web.HTTPNotFound()
-        awaiting = batch.status == BatchStatus.AWAITING_CONFIRMATION
-    if user.restricted_at is not None:
-        flash(
-            request, "Processing is restricted on your account, so the batch cannot start.", "error"
-        )
-    elif awaiting:
-        await engine.confirm_batch(batch_id)
-        log.info("batch %s confirmed by user %s on the web", batch_id, user.id)
-        flash(request, f"Batch {batch_id} started.", "success")
-    else:
+    user, batch = await require_owned(request, "batch_id", owned_batch)
+    batch_id = batch.id
+    if batch.status != BatchStatus.AWAITING_CONFIRMATION:
         flash(request, f"Batch {batch_id} has already started or ended.", "info")
+        raise web.HTTPSeeOther(f"/dashboard/batches/{batch_id}")
+
+    try:
+        await require_engine(request).confirm_batch(batch_id)
+    except EngineError as error:
+        flash(request, str(error), "error")
+        raise web.HTTPSeeOther(f"/dashboard/batches/{batch_id}") from None
+    log.info("batch %s confirmed by user %s on the web", batch_id, user.id)
+    flash(request, f"Batch {batch_id} started.", "success")
     raise web.HTTPSeeOther(f"/dashboard/batches/{batch_id}")

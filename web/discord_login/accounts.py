@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import Batch, ConsentRecord, MidjourneyConnection, User, utcnow
-from web.accounts.users import find_user_by_email
+from storage.models import Batch, MidjourneyConnection, User, utcnow
+from web.accounts.users import add_sign_up_consent, find_user_by_email
 from web.discord_login.client import DiscordIdentity
 
 _log = logging.getLogger(__name__)
@@ -103,9 +103,9 @@ async def complete_discord_sign_up(
 ) -> User:
     """Create the account of a Discord user who accepted the terms, or finish the bot's row.
 
-    As on the email sign-up, the visitor's cookie choices become the account's first
-    consent record. A Discord email that Discord has verified becomes the account's
-    verified email, unless another account already uses it.
+    As on the email sign-up, the cookie choice the visitor made, if any, becomes the
+    account's first consent record. A Discord email that Discord has verified becomes the
+    account's verified email, unless another account already uses it.
     """
     now = utcnow()
     async with db.sessions() as session, session.begin():
@@ -121,13 +121,6 @@ async def complete_discord_sign_up(
                 user.email = identity.email
                 user.email_verified_at = now
         await session.flush()
-        session.add(
-            ConsentRecord(
-                user_id=user.id,
-                analytics=bool(consent.get("analytics")),
-                marketing=bool(consent.get("marketing")),
-                created_at=now,
-            )
-        )
+        add_sign_up_consent(session, user.id, consent)
     _log.info("user %s signed up with Discord", user.id)
     return user

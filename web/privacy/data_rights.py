@@ -17,7 +17,8 @@ from aiohttp import web
 
 from storage.models import User, utcnow
 from web.accounts.passwords import verify_password
-from web.auth import current_user, log_out, login_required
+from web.auth import log_out, login_required
+from web.handlers import require_user
 from web.keys import BLOBS_KEY, DATABASE_KEY, ENGINE_KEY, SETTINGS_KEY
 from web.privacy.consent import VISITOR_COOKIE, record_consent, visitor_id_of
 from web.privacy.erasure import erase_account
@@ -40,12 +41,6 @@ _delete_attempts = RateLimiter(5, 15 * 60)
 routes = web.RouteTableDef()
 
 
-async def _user(request: web.Request) -> User:
-    user = await current_user(request)
-    assert user is not None  # login_required ran first
-    return user
-
-
 def _outputs_dir(request: web.Request) -> Path:
     return request.app[SETTINGS_KEY].data_dir / "outputs"
 
@@ -61,7 +56,7 @@ async def handle_data_page(request: web.Request) -> web.Response:
 @login_required
 async def handle_export(request: web.Request) -> web.StreamResponse:
     """Stream a ZIP of everything stored about the user."""
-    user = await _user(request)
+    user = await require_user(request)
     path = await make_export_file(
         request.app[DATABASE_KEY],
         request.app[BLOBS_KEY],
@@ -93,7 +88,7 @@ async def handle_export(request: web.Request) -> web.StreamResponse:
 @login_required
 async def handle_delete_page(request: web.Request) -> web.Response:
     """Ask for the password, or a fresh Discord login, before deleting the account."""
-    user = await _user(request)
+    user = await require_user(request)
     return await render(request, "privacy/delete.html", _delete_context(user))
 
 
@@ -101,7 +96,7 @@ async def handle_delete_page(request: web.Request) -> web.Response:
 @login_required
 async def handle_delete(request: web.Request) -> web.Response:
     """Delete the account with every row and file, after checking it is really its owner."""
-    user = await _user(request)
+    user = await require_user(request)
     form = await request.post()
     if form.get("confirm") != "on":
         return await _delete_refused(request, user, "Tick the box to confirm the deletion.")
@@ -146,7 +141,7 @@ async def handle_delete_reauth(request: web.Request) -> web.Response:
 @login_required
 async def handle_restrict(request: web.Request) -> web.Response:
     """Pause every connection and batch of the user until they lift the restriction."""
-    user = await _user(request)
+    user = await require_user(request)
     paused = await restrict_processing(
         request.app[DATABASE_KEY], request.app.get(ENGINE_KEY), user.id
     )
@@ -163,7 +158,7 @@ async def handle_restrict(request: web.Request) -> web.Response:
 @login_required
 async def handle_lift_restriction(request: web.Request) -> web.Response:
     """End the restriction and resume the connections it paused."""
-    user = await _user(request)
+    user = await require_user(request)
     resumed = await lift_restriction(
         request.app[DATABASE_KEY], request.app.get(ENGINE_KEY), user.id
     )
@@ -175,7 +170,7 @@ async def handle_lift_restriction(request: web.Request) -> web.Response:
 @login_required
 async def handle_withdraw_consent(request: web.Request) -> web.Response:
     """Turn analytics and marketing off, recorded like any other choice."""
-    user = await _user(request)
+    user = await require_user(request)
     await record_consent(
         request.app[DATABASE_KEY],
         user_id=user.id,

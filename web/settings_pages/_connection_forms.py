@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from midjourney.plans import Plan
 from pipeline.channel_links import ChannelLinkError, parse_channel_link
 from pipeline.connection_edits import DAILY_CAP_RANGE, MIN_GAP_RANGE
-from web.settings_pages._common import form_text
+from web.handlers import form_text
 
 PLAN_CHOICES = tuple(plan.value for plan in Plan)
 MAX_LABEL_LENGTH = 100

@@ -7,15 +7,16 @@ connection and returns 404 for any other id, so other users cannot learn which i
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
-from storage.models import User
+from pipeline.engine import ProcessingRestrictedError
+from storage.models import MidjourneyConnection, User
 from web.auth import login_required
+from web.handlers import require_engine, require_owned, require_user
 from web.keys import DATABASE_KEY, SETTINGS_KEY
 from web.render import flash, render
-from web.settings_pages._common import path_id, require_engine, require_user
 from web.settings_pages._connection_forms import (
     MAX_LABEL_LENGTH,
     PLAN_CHOICES,
@@ -35,9 +36,8 @@ _log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 PAGE = "/dashboard/settings/connections"
-RESTRICTED_MESSAGE = (
-    "Processing is restricted for your account, so MidJAu does not start connections. "
-    "Lift the restriction on your data page first."
+RESUME_RESTRICTED_MESSAGE = (
+    "Processing is restricted for your account; lift it on the Data page to resume connections."
 )
 
 
@@ -56,16 +56,16 @@ async def connect(request: web.Request) -> web.Response:
     engine = require_engine(request)
     form = await request.post()
     submitted = {name: str(form.get(name) or "") for name in ("channel_link", "plan", "label")}
-    if user.restricted_at is not None:
-        return await _render_page(
-            request,
-            user,
-            status=409,
-            connect_error=("token", RESTRICTED_MESSAGE),
-            submitted=submitted,
-        )
     try:
         details = read_connect_form(form)
+        connection_id = await engine.add_connection(
+            user.id,
+            token=details.token,
+            guild_id=details.guild_id,
+            channel_id=details.channel_id,
+            plan=details.plan,
+            label=details.label,
+        )
     except ConnectionFormError as error:
         return await _render_page(
             request,
@@ -74,94 +74,69 @@ async def connect(request: web.Request) -> web.Response:
             connect_error=(error.field_name, str(error)),
             submitted=submitted,
         )
+    except ProcessingRestrictedError as error:
+        return await _render_page(
+            request, user, status=409, connect_error=("token", str(error)), submitted=submitted
+        )
 
-    connection_id = await engine.add_connection(
-        user.id,
-        token=details.token,
-        guild_id=details.guild_id,
-        channel_id=details.channel_id,
-        plan=details.plan,
-        label=details.label,
-    )
     _log.info("user %s connected connection %s from the web form", user.id, connection_id)
-    flash(
+    _back_to_connection(
         request,
+        connection_id,
         "Connected. MidJAu checked the account with Discord; its health is shown below.",
-        "success",
     )
-    raise web.HTTPSeeOther(f"{PAGE}#connection-{connection_id}")
 
 
 @routes.post(PAGE + "/{connection_id}/pace")
 @login_required
 async def set_pace(request: web.Request) -> web.Response:
     """Store a connection's daily cap and minimum gap and apply them to its dispatcher."""
-    user = await require_user(request)
-    engine = require_engine(request)
-    connection_id = path_id(request, "connection_id")
-    await _require_own_connection(request, connection_id, user.id)
+    user, connection = await _require_own_connection(request)
     try:
         pace = read_pace_form(await request.post())
     except ConnectionFormError as error:
-        errors = {connection_id: (error.field_name, str(error))}
+        errors = {connection.id: (error.field_name, str(error))}
         return await _render_page(request, user, status=400, pace_errors=errors)
 
-    changed = await engine.set_connection_pace(
-        connection_id, user.id, daily_cap=pace.daily_cap, min_gap_seconds=pace.min_gap_seconds
+    changed = await require_engine(request).set_connection_pace(
+        connection.id, user.id, daily_cap=pace.daily_cap, min_gap_seconds=pace.min_gap_seconds
     )
-    if not changed:
-        raise web.HTTPNotFound()
-    flash(request, "Pace saved. It applies from the next prompt.", "success")
-    raise web.HTTPSeeOther(f"{PAGE}#connection-{connection_id}")
+    _confirm_change(request, connection.id, changed, "Pace saved. It applies from the next prompt.")
 
 
 @routes.post(PAGE + "/{connection_id}/choices")
 @login_required
 async def set_choices(request: web.Request) -> web.Response:
     """Store what the connection does when fast hours run out and on soft moderation."""
-    user = await require_user(request)
-    engine = require_engine(request)
-    connection_id = path_id(request, "connection_id")
+    user, connection = await _require_own_connection(request)
     form = await request.post()
-    changed = await engine.set_connection_choices(
-        connection_id,
+    changed = await require_engine(request).set_connection_choices(
+        connection.id,
         user.id,
         relax_when_fast_used_up=form.get("relax_when_fast_used_up") == "on",
         appeal_soft_moderation=form.get("appeal_soft_moderation") == "on",
     )
-    if not changed:
-        raise web.HTTPNotFound()
-    flash(request, "Choices saved.", "success")
-    raise web.HTTPSeeOther(f"{PAGE}#connection-{connection_id}")
+    _confirm_change(request, connection.id, changed, "Choices saved.")
 
 
 @routes.post(PAGE + "/{connection_id}/resume")
 @login_required
 async def resume(request: web.Request) -> web.Response:
     """Resume a paused connection now, once its owner has dealt with the cause."""
-    user = await require_user(request)
-    engine = require_engine(request)
-    connection_id = path_id(request, "connection_id")
-    await _require_own_connection(request, connection_id, user.id)
+    user, connection = await _require_own_connection(request)
     if user.restricted_at is not None:
-        flash(request, RESTRICTED_MESSAGE, "error")
-        raise web.HTTPSeeOther(f"{PAGE}#connection-{connection_id}")
-    if not await engine.resume_connection(connection_id, user.id):
-        raise web.HTTPNotFound()
-    flash(request, "Resumed. MidJAu sends prompts on this connection again.", "success")
-    raise web.HTTPSeeOther(f"{PAGE}#connection-{connection_id}")
+        _back_to_connection(request, connection.id, RESUME_RESTRICTED_MESSAGE, "error")
+    resumed = await require_engine(request).resume_connection(connection.id, user.id)
+    _confirm_change(
+        request, connection.id, resumed, "Resumed. MidJAu sends prompts on this connection again."
+    )
 
 
 @routes.get(PAGE + "/{connection_id}/disconnect")
 @login_required
 async def confirm_disconnect(request: web.Request) -> web.Response:
     """Ask before Disconnect, saying what will be deleted and what stays."""
-    user = await require_user(request)
-    connection_id = path_id(request, "connection_id")
-    async with request.app[DATABASE_KEY].sessions() as session:
-        connection = await find_user_connection(session, connection_id, user.id)
-    if connection is None:
-        raise web.HTTPNotFound()
+    _, connection = await _require_own_connection(request)
     context = {"connection": view_of(connection, None), "section": "connections"}
     return await render(request, "settings/disconnect.html", context)
 
@@ -170,18 +145,13 @@ async def confirm_disconnect(request: web.Request) -> web.Response:
 @login_required
 async def disconnect(request: web.Request) -> web.Response:
     """Delete the connection and its token for good, then confirm the deletion."""
-    user = await require_user(request)
+    user, connection = await _require_own_connection(request)
     engine = require_engine(request)
-    connection_id = path_id(request, "connection_id")
-    async with request.app[DATABASE_KEY].sessions() as session:
-        connection = await find_user_connection(session, connection_id, user.id)
-    if connection is None:
-        raise web.HTTPNotFound()
     label = view_of(connection, None).label
 
-    if not await engine.remove_connection(connection_id, user.id):
+    if not await engine.remove_connection(connection.id, user.id):
         raise web.HTTPNotFound()
-    _log.info("user %s disconnected connection %s", user.id, connection_id)
+    _log.info("user %s disconnected connection %s", user.id, connection.id)
     flash(
         request,
         f"{label} is disconnected. Its Discord token and settings are deleted from MidJAu "
@@ -192,10 +162,24 @@ async def disconnect(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(PAGE)
 
 
-async def _require_own_connection(request: web.Request, connection_id: int, user_id: int) -> None:
-    async with request.app[DATABASE_KEY].sessions() as session:
-        if await find_user_connection(session, connection_id, user_id) is None:
-            raise web.HTTPNotFound()
+async def _require_own_connection(request: web.Request) -> tuple[User, MidjourneyConnection]:
+    return await require_owned(request, "connection_id", find_user_connection)
+
+
+def _back_to_connection(
+    request: web.Request, connection_id: int, message: str, kind: str = "success"
+) -> NoReturn:
+    flash(request, message, kind)
+    raise web.HTTPSeeOther(f"{PAGE}#connection-{connection_id}")
+
+
+def _confirm_change(
+    request: web.Request, connection_id: int, changed: bool, message: str
+) -> NoReturn:
+    # The engine returns False when the connection was removed since the ownership check.
+    if not changed:
+        raise web.HTTPNotFound()
+    _back_to_connection(request, connection_id, message)
 
 
 async def _render_page(

@@ -13,9 +13,9 @@ from web.accounts.passwords import hash_password, password_problem, verify_passw
 from web.accounts.tokens import VERIFY_LIFETIME, expire_tokens, issue_token
 from web.accounts.users import email_problem, find_user_by_email, normalize_email
 from web.auth import log_in, login_required
+from web.handlers import form_text, require_user
 from web.keys import DATABASE_KEY
 from web.render import flash, render
-from web.settings_pages._common import form_text, require_user
 from web.settings_pages._limits import settings_limits
 
 _log = logging.getLogger(__name__)

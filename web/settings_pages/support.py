@@ -11,14 +11,15 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import SupportTicket, User
 from web.accounts.mails import site_url
 from web.auth import login_required
+from web.handlers import form_text, require_owned, require_user
 from web.keys import DATABASE_KEY, MAILER_KEY, SETTINGS_KEY
 from web.mail import send_later
 from web.render import flash, render
-from web.settings_pages._common import form_text, path_id, require_user
 from web.settings_pages._limits import TICKETS_PER_HOUR, settings_limits
 
 _log = logging.getLogger(__name__)
@@ -86,17 +87,16 @@ async def create_ticket(request: web.Request) -> web.Response:
 @login_required
 async def ticket_page(request: web.Request) -> web.Response:
     """Show one of the user's own tickets."""
-    user = await require_user(request)
-    ticket_id = path_id(request, "ticket_id")
-    async with request.app[DATABASE_KEY].sessions() as session:
-        ticket = await session.scalar(
-            select(SupportTicket).where(
-                SupportTicket.id == ticket_id, SupportTicket.user_id == user.id
-            )
-        )
-    if ticket is None:
-        raise web.HTTPNotFound()
+    _, ticket = await require_owned(request, "ticket_id", _find_user_ticket)
     return await render(request, "settings/ticket.html", {"ticket": ticket, "section": "support"})
+
+
+async def _find_user_ticket(
+    session: AsyncSession, ticket_id: int, user_id: int
+) -> SupportTicket | None:
+    return await session.scalar(
+        select(SupportTicket).where(SupportTicket.id == ticket_id, SupportTicket.user_id == user_id)
+    )
 
 
 def read_support_form(form: Any) -> tuple[str, str]:

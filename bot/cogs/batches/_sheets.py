@@ -76,6 +76,8 @@ async def prepare_sheet(
     await require_linked_account(bot, author.id)
     engine = bot.engine
     user_id = await engine.ensure_user(str(author.id), author.display_name)
+    # A restricted user's connections are all paused, so check this before "no connection".
+    await engine.check_processing_allowed(user_id)
     if await engine.connection_for(user_id) is None:
         raise NoConnectionError()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bot.client import MidjauBot
+from pipeline.batch_requests import PROCESSING_RESTRICTED_MESSAGE
 from pipeline.engine import Engine
 from sandbox.actor import SandboxUser
 from sandbox.server import Sandbox
@@ -107,3 +108,24 @@ async def test_without_public_url_bot_creates_users(
     )
     assert "Link your Discord account" not in reply["content"]
     assert len(await engine.active_batches(connected_user_id)) == 1
+
+
+async def test_restricted_account_gets_restriction_message(
+    bot: MidjauBot, sandbox: Sandbox, user: SandboxUser, engine: Engine, connected_user_id: int
+) -> None:
+    bot.settings.web.public_url = PUBLIC_URL
+    await accept_terms(engine, connected_user_id)
+    async with engine.db.sessions() as session, session.begin():
+        stored = await session.get(User, connected_user_id)
+        assert stored is not None
+        stored.restricted_at = utcnow()
+    sheet = sheet_bytes([["prompt"], ["a red fox in the snow"]])
+
+    await user.run_slash_command("batch run", attachments={"sheet": ("prompts.xlsx", sheet)})
+
+    reply = await user.wait_for_message(
+        by_bot(sandbox, lambda message: "restricted" in message.get("content", "")), timeout=5
+    )
+    assert reply["content"] == PROCESSING_RESTRICTED_MESSAGE
+    assert reply["flags"] & 64  # ephemeral
+    assert await count_rows(engine, Batch) == 0
