@@ -151,8 +151,8 @@ class Dispatcher:
                 continue
             if await self.send_next():
                 continue
-            # Not wait_for: on Python 3.11 it swallows a cancel that comes with a wake-up,
-            # and the loop would then never stop.
+            # Not wait_for: before Python 3.12 it can swallow a cancel that arrives with a
+            # wake-up (CPython gh-86296), and then the loop never stops.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(IDLE_RECHECK_SECONDS):
                     await self._wake.wait()

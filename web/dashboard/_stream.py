@@ -63,8 +63,11 @@ async def _stream_progress(
     await send_event(response, "progress", progress_json(await engine.progress(batch_id)))
     finished = await _has_finished(request, batch_id)
     while not finished and not subscription.closed:
+        # Not wait_for: before Python 3.12 it can swallow a cancel that arrives with a
+        # change (CPython gh-86296), and the stream would then outlive its request.
         try:
-            await asyncio.wait_for(subscription.changed.wait(), HEARTBEAT_SECONDS)
+            async with asyncio.timeout(HEARTBEAT_SECONDS):
+                await subscription.changed.wait()
         except TimeoutError:
             await send_heartbeat(response)
             continue
