@@ -7,6 +7,7 @@ import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import discord
@@ -47,10 +48,18 @@ def summary_line(batch_id: int, status: str, summary: BatchSummary) -> str:
 
 
 def download_link(
-    public_url: str, secret: bytes, batch_id: int, path: Path, *, ttl_seconds: int
+    public_url: str,
+    secret: bytes,
+    batch_id: int,
+    path: Path,
+    *,
+    batch_created_at: datetime,
+    ttl_seconds: int,
 ) -> str:
     """Return the signed web address from which ``path`` of ``batch_id`` can be downloaded."""
-    token = sign_download(secret, batch_id, path.name, ttl_seconds=ttl_seconds)
+    token = sign_download(
+        secret, batch_id, path.name, batch_created_at=batch_created_at, ttl_seconds=ttl_seconds
+    )
     return f"{public_url.rstrip('/')}/downloads/{token}"
 
 
@@ -58,6 +67,7 @@ def plan_delivery(
     files: Sequence[Path],
     *,
     batch_id: int,
+    batch_created_at: datetime | None,
     upload_limit: int,
     public_url: str | None,
     secret: bytes | None,
@@ -67,7 +77,8 @@ def plan_delivery(
 
     Files that fit the upload limit are attached, packed into as few messages as the
     limit allows (it applies to a message's files together). A file over the limit is
-    linked when a public web address and a secret are configured. Otherwise it is still
+    linked when a public web address and a secret are configured and the batch's creation
+    time, which the link is bound to, is known. Otherwise it is still
     attached, and if Discord rejects the upload, the rejection is posted in its place.
     """
     uploads: list[list[Path]] = []
@@ -76,13 +87,16 @@ def plan_delivery(
     current_size = 0
     for path in files:
         size = path.stat().st_size
-        if size > upload_limit and public_url and secret:
-            links.append(
-                (
-                    path.name,
-                    download_link(public_url, secret, batch_id, path, ttl_seconds=ttl_seconds),
-                )
+        if size > upload_limit and public_url and secret and batch_created_at:
+            url = download_link(
+                public_url,
+                secret,
+                batch_id,
+                path,
+                batch_created_at=batch_created_at,
+                ttl_seconds=ttl_seconds,
             )
+            links.append((path.name, url))
             continue
         if current and (current_size + size > upload_limit or len(current) >= FILES_PER_MESSAGE):
             uploads.append(current)
@@ -110,6 +124,7 @@ async def deliver_result(
         plan_delivery,
         files,
         batch_id=result.batch_id,
+        batch_created_at=result.created_at,
         upload_limit=upload_limit,
         public_url=public_url,
         secret=secret,

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from midjau.settings import Settings
-from pipeline.channel_links import ChannelLinkError, parse_channel_link
+from pipeline.channel_links import ChannelLinkError, is_snowflake, parse_channel_link
 from storage.crypto import TokenCipher
 
 if TYPE_CHECKING:
@@ -35,10 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run spreadsheets of Midjourney prompts through Discord.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser(
-        "demo", help="run a sheet offline through the sandbox Discord and Midjourney"
+        "demo",
+        help="run a sheet offline through the sandbox Discord and Midjourney",
+        description="Run a sheet offline: start the sandbox Discord and simulated Midjourney, "
+        "send every row through the real bot and relay, and write the ZIP of images and the "
+        "Excel report to --out. Uses a temporary data folder of its own, so it never touches "
+        "./data or a running `midjau run`, and needs no Discord account.",
     )
     demo.add_argument("sheet", type=Path, help="an .xlsx, .xlsm or .csv file of prompts")
     demo.add_argument(
@@ -54,12 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="multiplier for simulated Midjourney durations (default: from settings, 0.02)",
     )
 
-    run_help = "run the service: bot, relay, dispatcher, scheduler, web app"
     commands.add_parser(
         "run",
-        help=run_help,
-        description=f"{run_help[0].upper()}{run_help[1:]}. Settings come from MIDJAU_* "
-        "environment variables or a .env file; see midjau/settings.py.",
+        help="run the service: bot, relay, dispatcher, scheduler, web site",
+        description="Run the service: the Discord bot, the relays of the connected accounts, "
+        "the dispatcher, the scheduler and the web site (on MIDJAU_WEB__HOST:MIDJAU_WEB__PORT, "
+        "default 127.0.0.1:8080). It migrates the database by itself at start, so `midjau db "
+        "upgrade` is not needed first. Only one `midjau run` may use a data folder "
+        "(MIDJAU_DATA_DIR, default ./data) at a time. Settings come from MIDJAU_* environment "
+        "variables or a .env file in the current folder; see midjau/settings.py.",
     )
 
     sandbox = commands.add_parser(
@@ -88,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         "connect",
         help="register a Discord account for Midjourney; the token is read from "
         "MIDJAU_CONNECT_TOKEN or a hidden prompt, never from an argument",
+        description="Register the Discord account that runs Midjourney for a MidJAu user, in "
+        "one channel of a server where the Midjourney bot is. The account's token is read "
+        "from MIDJAU_CONNECT_TOKEN, or else from a hidden prompt in a terminal; never from an "
+        "argument, which other users of the machine could see. It is stored encrypted with "
+        "MIDJAU_SECRET_KEY, or with the key in <data folder>/secret.key, made at first use.",
     )
     connect.add_argument(
         "--owner", required=True, help="Discord user id of the MidJAu user who owns the connection"
@@ -147,6 +162,13 @@ def _describe_settings_error(error: ValidationError) -> str:
 _SECRET_WORDS = {"TOKEN", "KEY", "SECRET", "PASSWORD", "URL"}
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("midjau")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -181,10 +203,7 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
             settings, arguments.sheet, arguments.out, time_scale=arguments.time_scale
         )
     if arguments.command == "run":
-        from midjau.service import Service
-
-        await Service(settings).run_forever()
-        return 0
+        return await _run_service(settings)
     if arguments.command == "sandbox":
         return await _run_sandbox(settings, arguments.port, arguments.replay)
     if arguments.command == "db":
@@ -192,6 +211,19 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
     if arguments.command == "connect":
         return await _connect(settings, arguments)
     raise CommandError(f"unknown command {arguments.command!r}")
+
+
+async def _run_service(settings: Settings) -> int:
+    from midjau.instance_lock import InstanceLockedError
+    from midjau.service import Service, WebListenError
+
+    try:
+        await Service(settings).run_forever()
+    except (InstanceLockedError, WebListenError) as error:
+        # Raised before the bot or any account connects, so nothing was sent.
+        print(f"midjau: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 async def _run_sandbox(settings: Settings, port: int | None, replay_file: Path | None) -> int:
@@ -282,11 +314,12 @@ async def _connect(settings: Settings, arguments: argparse.Namespace) -> int:
 async def _store_connection(
     settings: Settings, arguments: argparse.Namespace, token: str, guild_id: str, channel_id: str
 ) -> int:
-    """Save the connection through an engine that is never started, so nothing dials Discord."""
+    """Check the account with Discord and save the connection through an engine that is
+    never started, so no Discord session opens and nothing is sent to Midjourney."""
     import aiohttp
 
     from midjau.service import open_storage
-    from pipeline.engine import Engine, ProcessingRestrictedError
+    from pipeline.engine import Engine, EngineError
 
     db, blobs, secret = await open_storage(settings)
     try:
@@ -302,7 +335,7 @@ async def _store_connection(
                     plan=arguments.plan,
                     label=arguments.label,
                 )
-            except ProcessingRestrictedError as error:
+            except EngineError as error:
                 raise CommandError(f"Discord user {arguments.owner}: {error}") from None
     finally:
         await db.dispose()
@@ -316,8 +349,11 @@ def _channel_ids(arguments: argparse.Namespace) -> tuple[str, str]:
             raise CommandError(f"--channel-link {error}") from None
     if not (arguments.guild and arguments.channel):
         raise CommandError("give --channel-link, or both --guild and --channel")
-    if not (arguments.guild.isdigit() and arguments.channel.isdigit()):
-        raise CommandError("--guild and --channel are Discord ids: digits only")
+    for option, value in (("--guild", arguments.guild), ("--channel", arguments.channel)):
+        if not is_snowflake(value):
+            raise CommandError(
+                f"{option} {value!r} is not a Discord id: Discord ids are 17 to 20 digits"
+            )
     return arguments.guild, arguments.channel
 
 

@@ -1,7 +1,9 @@
 """The MidJAu process: database, blob store, engine, Discord bot, web app and scheduler.
 
 Parts start in dependency order and stop in reverse, all inside one lifecycle, so a
-failure in one start step leaves nothing half-running.
+failure in one start step leaves nothing half-running. The steps that can fail because of
+another process (the data folder's lock, the web port) come first, before anything talks
+to Discord.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import socket
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -19,6 +22,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.client import MidjauBot
+from midjau.instance_lock import lock_data_dir
 from midjau.settings import Settings
 from pipeline.engine import Engine
 from pipeline.retention import RetentionSweep, run_retention
@@ -38,6 +42,10 @@ BOT_READY_TIMEOUT = 60.0
 
 class BotStartError(Exception):
     """The Discord bot could not log in or connect."""
+
+
+class WebListenError(Exception):
+    """The web site's address cannot be listened on (mostly: the port is in use)."""
 
 
 class Service:
@@ -68,6 +76,11 @@ class Service:
     async def start(self) -> None:
         """Start the parts in order; stop() undoes whatever has started."""
         settings = self.settings
+        # 0. What another process may hold: the data folder, then the web port.
+        lock = await asyncio.to_thread(lock_data_dir, settings.data_dir)
+        self._stack.callback(lock.release)
+        listener = await self._listen() if self.with_web else None
+
         # 1. Storage: database schema first, so nothing reads an old schema.
         self.db, self.blobs, self.secret = await open_storage(settings)
         self._stack.push_async_callback(self.db.dispose)
@@ -87,9 +100,9 @@ class Service:
         await self.engine.start()
         self._stack.push_async_callback(self.engine.stop)
 
-        # 4. The web app and the scheduler.
-        if self.with_web:
-            await self._start_web()
+        # 4. The web app, on the address taken at step 0, and the scheduler.
+        if listener is not None:
+            await self._start_web(listener)
         self._start_scheduler()
         _log.info("MidJAu started (database %s)", self.db.engine.url.render_as_string())
 
@@ -133,12 +146,25 @@ class Service:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._bot_task
 
-    async def _start_web(self) -> None:
+    async def _listen(self) -> socket.socket:
+        """Take the web address now; requests wait in its backlog until the app serves."""
+        host, port = self.settings.web.host, self.settings.web.port
+        try:
+            listener = await asyncio.to_thread(_bind, host, port)
+        except OSError as error:
+            raise WebListenError(
+                f"cannot serve the web site on {host}:{port}: {error.strerror or error}; "
+                "stop what uses it, or set MIDJAU_WEB__HOST and MIDJAU_WEB__PORT"
+            ) from None
+        self._stack.callback(listener.close)
+        return listener
+
+    async def _start_web(self, listener: socket.socket) -> None:
         app = create_app(self.settings, self.db, self.secret, engine=self.engine, blobs=self.blobs)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, self.settings.web.host, self.settings.web.port)
+        site = web.SockSite(runner, listener)
         await site.start()
         host, port = runner.addresses[0][:2]
         self.web_url = f"http://{host}:{port}"
@@ -173,6 +199,11 @@ class Service:
         )
         scheduler.start()
         self._stack.callback(scheduler.shutdown, wait=False)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    return socket.create_server((host, port), family=family)
 
 
 async def open_storage(settings: Settings) -> tuple[Database, LocalBlobStore, bytes]:

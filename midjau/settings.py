@@ -6,9 +6,10 @@ object (or one of its parts) from the composition root.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -152,6 +153,22 @@ class WebSettings(BaseModel):
     discord_oauth_base: str = "https://discord.com"
     # Days a login lasts without being used again.
     session_days: int = Field(default=14, ge=1)
+    # Reverse proxies (addresses or networks such as "10.0.0.0/8") whose X-Forwarded-For
+    # header names the real client; rate limits count per client, not per proxy.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted proxy {proxy!r} is not an IP address or network; "
+                    'write it like "127.0.0.1" or "10.0.0.0/8"'
+                ) from None
+        return proxies
 
 
 class MailSettings(BaseModel):

@@ -2,10 +2,52 @@
 
 from __future__ import annotations
 
-import difflib
-
 from midjourney.params import BY_NAME, RETIRED_PARAMETERS, ParamSpec, all_names
 from midjourney.problems import PromptProblem
+
+# Misspellings further than one edit from the name they mean.
+KNOWN_MISSPELLINGS = {
+    "aspectratio": "aspect",
+    "aspect-ratio": "aspect",
+    "aspect_ratio": "aspect",
+    "ratio": "ar",
+    "negative": "no",
+    "stylization": "stylize",
+    "stylise": "stylize",
+    "weirdness": "weird",
+    "versions": "version",
+}
+# Names this short are one edit away from many one-letter parameters, so that is no hint.
+_MIN_SUGGESTED_LENGTH = 3
+
+
+def nearest_name(name: str) -> str | None:
+    """Return the parameter an unknown name likely means: a known misspelling or one edit away."""
+    folded = name.casefold()
+    if folded in KNOWN_MISSPELLINGS:
+        return KNOWN_MISSPELLINGS[folded]
+    if len(folded) < _MIN_SUGGESTED_LENGTH:
+        return None
+    close = [known for known in all_names() if _edit_distance(folded, known) <= 1]
+    # Prefer the longer name: "--stylez" means --stylize more likely than --style.
+    return max(close, key=len, default=None)
+
+
+def _edit_distance(first: str, second: str) -> int:
+    """Count the insertions, deletions, substitutions and swaps of neighbours between two words."""
+    if abs(len(first) - len(second)) > 1:
+        return 2  # more than one edit; the exact count is not needed
+    previous2: list[int] = []
+    previous = list(range(len(second) + 1))
+    for i, a in enumerate(first, start=1):
+        current = [i]
+        for j, b in enumerate(second, start=1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b))
+            if i > 1 and j > 1 and a == second[j - 2] and first[i - 2] == b:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 def with_source(problem: PromptProblem, source: str) -> PromptProblem:
@@ -18,18 +60,18 @@ def unknown_problem(name: str, raw: str, source: str) -> PromptProblem:
         return PromptProblem(
             name, f"--{name} (in {source}) is no longer supported by Midjourney", retired
         )
-    match = difflib.get_close_matches(name.casefold(), all_names(), n=1, cutoff=0.5)
-    if not match:
+    match = nearest_name(name)
+    if match is None:
         return PromptProblem(
             name,
             f"--{name} (in {source}) is not a Midjourney parameter",
             f"Remove --{name}, or write a parameter from Midjourney's list, e.g. --ar 16:9.",
         )
-    suggestion = f"--{match[0]} {raw}".rstrip()
+    suggestion = f"--{match} {raw}".rstrip()
     return PromptProblem(
         name,
         f"--{name} (in {source}) is not a Midjourney parameter",
-        f"Did you mean --{match[0]}? Write {suggestion}.",
+        f"Did you mean --{match}? Write {suggestion}.",
     )
 
 

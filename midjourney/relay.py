@@ -274,6 +274,15 @@ class Relay:
         body = await self._request("GET", "/users/@me")
         return body if isinstance(body, dict) else {}
 
+    async def fetch_channel(self) -> dict[str, Any]:
+        """Return the linked channel (``GET /channels/{id}``), as the connected user sees it.
+
+        Discord answers 404 for a channel that does not exist and 403 (or 404) for one the
+        user cannot see; those raise InteractionRejectedError or AccessBlockedError.
+        """
+        body = await self._request("GET", f"/channels/{self.channel_id}")
+        return body if isinstance(body, dict) else {}
+
     def _imagine_payload(self, prompt: str, nonce: str) -> dict[str, Any]:
         command = self._imagine or FALLBACK_IMAGINE
         data = {

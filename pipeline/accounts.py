@@ -134,3 +134,32 @@ async def record_account_id(session: AsyncSession, connection_id: int, account_i
     connection = await session.get(MidjourneyConnection, connection_id)
     if connection is not None:
         connection.discord_account_id = account_id
+
+
+async def find_user_connection(
+    session: AsyncSession, user_id: int, guild_id: str, channel_id: str
+) -> MidjourneyConnection | None:
+    """Return the user's connection to this server and channel, or None."""
+    return await session.scalar(
+        select(MidjourneyConnection).where(
+            MidjourneyConnection.user_id == user_id,
+            MidjourneyConnection.guild_id == guild_id,
+            MidjourneyConnection.channel_id == channel_id,
+        )
+    )
+
+
+async def is_account_connected_by_other_user(
+    session: AsyncSession, account_id: str, channel_id: str, user_id: int
+) -> bool:
+    """Return whether another user already connected this Discord account in this channel."""
+    other = await session.scalar(
+        select(MidjourneyConnection.id)
+        .where(
+            MidjourneyConnection.discord_account_id == account_id,
+            MidjourneyConnection.channel_id == channel_id,
+            MidjourneyConnection.user_id != user_id,
+        )
+        .limit(1)
+    )
+    return other is not None

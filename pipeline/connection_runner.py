@@ -1,13 +1,13 @@
 """Start, restart and stop the connected accounts' relays and dispatchers.
 
 A started connection is a ``ConnectionRuntime``: the relay acting as the user, its pacer
-and its dispatcher. A connection whose Discord session does not open is started again
-after ``RELAY_RETRY_SECONDS``, unless it is paused, because then the health probe checks it.
+and its dispatcher. A connection whose Discord session does not open is paused with the
+reason, so its owner sees why it sends nothing, and the health probe opens the session
+again until it works.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Seconds before starting a connection again whose Discord session failed to open.
-RELAY_RETRY_SECONDS = 30
+# Start of the pause reason of a connection whose Discord session did not open; the
+# health probe resumes it once the session opens (see pipeline.pause_reasons).
+SESSION_FAILED_REASON = "The account's Discord session did not start"
 
 # Pauses a connection: (connection id, reason) → awaitable.
 ConnectionPauser = Callable[[int, str], Awaitable[None]]
@@ -79,7 +80,6 @@ class ConnectionRunner:
         self._runtimes: dict[int, ConnectionRuntime] = {}
         # Connections removed by their owner: a probe or a retry must not start them again.
         self._removed: set[int] = set()
-        self._retries: dict[int, asyncio.Task[None]] = {}
 
     def __len__(self) -> int:
         return len(self._runtimes)
@@ -136,7 +136,7 @@ class ConnectionRunner:
             await self._pause(connection.id, error.user_message)
             return None
         except (RelayError, aiohttp.ClientError, OSError) as error:
-            self._start_failed(connection, error, paused=paused)
+            await self._start_failed(connection, error, paused=paused)
             return None
         if connection.id in self._removed:
             await relay.close()  # removed while its session opened
@@ -160,9 +160,6 @@ class ConnectionRunner:
     async def remove(self, connection_id: int) -> None:
         """Stop a connection for good: its runtime, a pending restart, and any later start."""
         self._removed.add(connection_id)
-        retry = self._retries.pop(connection_id, None)
-        if retry is not None:
-            retry.cancel()
         runtime = self._runtimes.pop(connection_id, None)
         if runtime is not None:
             await runtime.stop()
@@ -218,26 +215,17 @@ class ConnectionRunner:
             return []
         return await fetch_history_since(runtime.relay, since)
 
-    def _start_failed(
+    async def _start_failed(
         self, connection: MidjourneyConnection, error: Exception, *, paused: bool
     ) -> None:
         if paused:
             log.info("connection %s: the Discord session did not open (%s)", connection.id, error)
             return
-        log.warning(
-            "connection %s: the Discord session did not start (%s); retrying in %d s",
-            connection.id,
-            error,
-            RELAY_RETRY_SECONDS,
+        log.warning("connection %s: the Discord session did not start (%s)", connection.id, error)
+        # Paused, not retried here: its owner sees why nothing runs, and the probe retries.
+        await self._pause(
+            connection.id, f"{SESSION_FAILED_REASON} ({str(error) or type(error).__name__})"
         )
-        self._retries[connection.id] = self._own(
-            self._retry_start(connection), f"restart of connection {connection.id}"
-        )
-
-    async def _retry_start(self, connection: MidjourneyConnection) -> None:
-        await asyncio.sleep(RELAY_RETRY_SECONDS)
-        self._retries.pop(connection.id, None)
-        await self.start(connection)
 
     async def _remember_account(
         self, connection: MidjourneyConnection, user_id: str | None

@@ -2,7 +2,9 @@
 
 A link names a batch and a file and carries an HMAC of both with an expiry, so the web
 route can serve it without a login, and no one without the secret can forge a link to
-another batch's file.
+another batch's file. It also carries the batch's creation time, which the web route
+compares with the stored batch: SQLite hands a deleted batch's id to the next batch, and
+the old links must not open the new batch's files.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class InvalidDownloadTokenError(Exception):
@@ -26,14 +32,36 @@ class DownloadGrant:
     batch_id: int
     filename: str
     expires_at: int
+    batch_stamp: int
+
+    def made_for(self, created_at: datetime) -> bool:
+        """Return whether the grant was made for the batch created then, not an earlier one."""
+        return batch_stamp(created_at) == self.batch_stamp
 
 
-def sign_download(secret: bytes, batch_id: int, filename: str, *, ttl_seconds: int) -> str:
-    """Return a URL-safe token that grants the download of one output file."""
-    body = json.dumps(
-        {"b": batch_id, "f": filename, "e": int(time.time()) + ttl_seconds},
-        separators=(",", ":"),
-    ).encode()
+def batch_stamp(created_at: datetime) -> int:
+    """Return a batch's creation time in microseconds since 1970, which tells reused ids apart."""
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=UTC)
+    return (created_at - _EPOCH) // _MICROSECOND
+
+
+def sign_download(
+    secret: bytes,
+    batch_id: int,
+    filename: str,
+    *,
+    batch_created_at: datetime,
+    ttl_seconds: int,
+) -> str:
+    """Return a URL-safe token that grants the download of one output file of one batch."""
+    fields = {
+        "b": batch_id,
+        "c": batch_stamp(batch_created_at),
+        "f": filename,
+        "e": int(time.time()) + ttl_seconds,
+    }
+    body = json.dumps(fields, separators=(",", ":")).encode()
     signature = hmac.new(_download_key(secret), body, hashlib.sha256).digest()
     return f"{_encode(body)}.{_encode(signature)}"
 
@@ -51,10 +79,17 @@ def verify_download(secret: bytes, token: str) -> DownloadGrant:
     if not hmac.compare_digest(signature, expected):
         raise InvalidDownloadTokenError("bad signature")
 
-    fields = json.loads(body)
-    grant = DownloadGrant(
-        batch_id=int(fields["b"]), filename=str(fields["f"]), expires_at=int(fields["e"])
-    )
+    try:
+        fields = json.loads(body)
+        grant = DownloadGrant(
+            batch_id=int(fields["b"]),
+            filename=str(fields["f"]),
+            expires_at=int(fields["e"]),
+            batch_stamp=int(fields["c"]),
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        # Links signed before batches were stamped name no batch for certain.
+        raise InvalidDownloadTokenError("outdated token") from error
     if grant.expires_at < time.time():
         raise InvalidDownloadTokenError("expired")
     return grant

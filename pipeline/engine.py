@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from midjourney.messages import ChannelEvent, ChannelMessage
 from pipeline.accounts import (
+    find_user_connection,
     get_or_create_user,
     hold_restricted_connections,
     is_restricted,
@@ -30,6 +31,7 @@ from pipeline.batch_requests import (
     ProcessingRestrictedError,
 )
 from pipeline.completion import JobCompletion
+from pipeline.connection_checks import check_connection, ensure_account_is_free
 from pipeline.connection_edits import ConnectionEdits, ConnectionPace
 from pipeline.connection_runner import ConnectionRunner
 from pipeline.connections import ConnectionRuntime, RelayFactory, default_relay_factory
@@ -227,23 +229,28 @@ class Engine(BatchRequests):
         plan: str,
         label: str = "",
     ) -> int:
-        """Store a Midjourney connection (token encrypted) and start it if the engine runs.
+        """Check the account with Discord, store the connection (token encrypted), start it.
 
         Connecting the same channel again replaces that connection's token, plan and label
         and makes it active again, so one Discord account never gets two dispatchers (which
-        would double its jobs in flight and its pace). Raise ProcessingRestrictedError,
-        storing nothing, while the user restricts processing.
+        would double its jobs in flight and its pace). Raise ProcessingRestrictedError while
+        the user restricts processing. Raise ConnectionCheckError when Discord rejects the
+        token or channel, or when another user connected that account in that channel.
+        Neither error stores anything.
         """
-        async with self.ledger.transaction() as session:
+        async with self.ledger.db.sessions() as session:
             if await is_restricted(session, user_id):
                 raise ProcessingRestrictedError(CONNECT_RESTRICTED_MESSAGE)
-            connection = await session.scalar(
-                select(MidjourneyConnection).where(
-                    MidjourneyConnection.user_id == user_id,
-                    MidjourneyConnection.guild_id == guild_id,
-                    MidjourneyConnection.channel_id == channel_id,
-                )
-            )
+        account = await check_connection(
+            self.relay_factory,
+            self.settings.discord,
+            token=token,
+            guild_id=guild_id,
+            channel_id=channel_id,
+        )
+        async with self.ledger.transaction() as session:
+            await ensure_account_is_free(session, account, channel_id, user_id)
+            connection = await find_user_connection(session, user_id, guild_id, channel_id)
             replaced = connection is not None
             if connection is None:
                 connection = MidjourneyConnection(
@@ -253,6 +260,7 @@ class Engine(BatchRequests):
             connection.label = label or connection.label or ""
             connection.plan = plan
             connection.token_ciphertext = self.cipher.encrypt(token)
+            connection.discord_account_id = account.account_id
             was_paused = connection.state == ConnectionState.PAUSED
             mark_connection_active(connection)
             await session.flush()

@@ -247,6 +247,8 @@ class Fetcher:
                     index,
                     message.id,
                 )
+                # A process killed between storing the image and this step left it pending.
+                await self._upscale_stored(job.job_id, index)
                 return
             await self._store_new_upscale(job, index, message, reply)
         finally:
@@ -272,12 +274,19 @@ class Fetcher:
         key = _blob_key(job, f"upscale-{index}", reply.image)
         await self._save_image(job, ImageKind.UPSCALE, index, key, data, reply.image, message.id)
 
+        await self._upscale_stored(job.job_id, index)
+
+    async def _upscale_stored(self, job_id: str, index: int) -> None:
+        """Take U<index> off the job's pending upscales, and finish the job if it was the last."""
+
         def without_index(row: Job) -> dict[str, Any] | None:
+            if index not in (row.upscales_pending or ()):
+                return None
             pending = [value for value in row.upscales_pending or () if value != index]
             return {"upscales_pending": pending}
 
-        await self.ledger.modify(job.job_id, without_index, when=[JobStatus.UPSCALING])
-        await self.completion.finish_if_complete(job.job_id)
+        await self.ledger.modify(job_id, without_index, when=[JobStatus.UPSCALING])
+        await self.completion.finish_if_complete(job_id)
 
     async def _drop_upscale(
         self,

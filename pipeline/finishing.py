@@ -204,6 +204,7 @@ def _result(batch: Batch, summary: BatchSummary) -> BatchResult:
         report_path=Path(batch.report_key) if batch.report_key else None,
         discord_channel_id=batch.discord_channel_id,
         progress_message_id=batch.progress_message_id,
+        created_at=batch.created_at,
     )
 
 

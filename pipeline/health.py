@@ -146,12 +146,25 @@ class HealthMonitor:
         return [health_of(connection, self.probe_seconds) for connection in connections]
 
     async def summary(self) -> dict[str, int]:
-        """Return how many connections work and how many are paused."""
+        """Return how many connections work, how many are paused and how many fail to start.
+
+        An active connection works only while its Discord session is open; one whose
+        session never opened (a wrong channel, Discord unreachable) is failing.
+        """
         async with self.ledger.db.sessions() as session:
             counts = await count_connections_by_state(session)
+            active_ids = list(
+                await session.scalars(
+                    select(MidjourneyConnection.id).where(
+                        MidjourneyConnection.state == ConnectionState.ACTIVE
+                    )
+                )
+            )
+        working = sum(1 for connection_id in active_ids if self.connections.get(connection_id))
         return {
-            "working": counts.get(ConnectionState.ACTIVE, 0),
+            "working": working,
             "paused": counts.get(ConnectionState.PAUSED, 0),
+            "failing": len(active_ids) - working,
         }
 
     async def set_choices(

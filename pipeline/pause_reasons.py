@@ -25,6 +25,8 @@ class PauseCause(StrEnum):
     TOKEN_REJECTED = "token-rejected"  # noqa: S105 - a cause's name, not a credential
     ACCESS_BLOCKED = "access-blocked"
     FAST_HOURS_USED_UP = "fast-hours-used-up"
+    # The account's Discord session did not open, e.g. Discord answered "Unknown Guild".
+    SESSION_FAILED = "session-failed"
     # The owner restricted the processing of their data; only lifting it resumes.
     RESTRICTED = "restricted"
     OTHER = "other"
@@ -33,10 +35,11 @@ class PauseCause(StrEnum):
     def needs_trial(self) -> bool:
         """Whether only a sent job shows the account works again.
 
-        A rejected token is fixed once Discord accepts it. Every other cause is decided
-        by Discord or Midjourney when a prompt is sent.
+        A rejected token, or a session that did not start, is fixed once Discord opens
+        the session. Every other cause is decided by Discord or Midjourney when a prompt
+        is sent.
         """
-        return self is not PauseCause.TOKEN_REJECTED
+        return self not in (PauseCause.TOKEN_REJECTED, PauseCause.SESSION_FAILED)
 
     @property
     def is_probed(self) -> bool:
@@ -48,6 +51,7 @@ class PauseCause(StrEnum):
 # titles come from its embeds, the Discord ones from midjourney.relay's error messages.
 _CAUSE_FRAGMENTS: tuple[tuple[str, PauseCause], ...] = (
     (RESTRICTED_REASON.casefold(), PauseCause.RESTRICTED),
+    ("discord session did not start", PauseCause.SESSION_FAILED),
     ("pending mod", PauseCause.PENDING_MODERATION),
     ("captcha", PauseCause.CAPTCHA),
     ("verify you are human", PauseCause.CAPTCHA),
@@ -117,6 +121,13 @@ _DESCRIPTIONS: dict[PauseCause, tuple[str, str, bool]] = {
         "mode with /connection settings (plans with relax mode only).",
         False,
     ),
+    PauseCause.SESSION_FAILED: (
+        "The connected account's Discord session did not start: Discord refused the "
+        "server or channel of the connection, or could not be reached",
+        "Check the channel link, and connect again with the channel's own link (right-click "
+        "the channel, Copy Link) if it is wrong.",
+        False,
+    ),
     PauseCause.RESTRICTED: (
         "You restricted the processing of your data, so MidJAu sends nothing from this account.",
         "Lift the restriction on the Your data page of the MidJAu dashboard to go on.",
@@ -143,7 +154,7 @@ def describe_pause(reason: str, probe_seconds: float) -> PauseDescription:
     """Explain a stored pause reason: what happened and what the owner should do."""
     cause = classify_pause(reason)
     text, advice, shows_link = _DESCRIPTIONS[cause]
-    if cause is PauseCause.OTHER:
+    if cause in (PauseCause.OTHER, PauseCause.SESSION_FAILED):
         text = f"{text}: {reason.strip() or 'no reason given'}."
     if not cause.is_probed:
         return PauseDescription(cause, text, advice, shows_link)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -64,6 +65,8 @@ class BatchResult:
     report_path: Path | None = None
     discord_channel_id: str | None = None
     progress_message_id: str | None = None
+    # Signed download links carry it, so they never open a later batch with the same id.
+    created_at: datetime | None = None
 
 
 class BatchListener(Protocol):

@@ -191,6 +191,8 @@ async def run_forever(
             f"  MIDJAU_WEB__DISCORD_CLIENT_SECRET={sandbox.settings.oauth_client_secret}",
             f"  guild {sandbox.guild_id}, #prompts {sandbox.channel_id}, "
             f"#general {sandbox.general_channel_id}",
+            f"For the web site's connect form: token {sandbox.user_token}, channel link "
+            f"https://discord.com/channels/{sandbox.guild_id}/{sandbox.channel_id}",
             "Press Ctrl+C to stop.",
         ):
             announce(line)

@@ -23,6 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 log = logging.getLogger(__name__)
 
+# How often, and how far apart, purge_deleted tries a checkpoint the readers block.
+PURGE_ATTEMPTS = 40
+PURGE_RETRY_SECONDS = 0.05
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -91,6 +95,16 @@ def make_sync_engine(url: URL, **options: Any) -> Engine:
     return engine
 
 
+def quiet_alembic() -> None:
+    """Log only Alembic's warnings, unless its level was set elsewhere (e.g. alembic.ini).
+
+    At INFO it names each of its plugins at every start; MidJAu logs the upgrade itself.
+    """
+    alembic_log = logging.getLogger("alembic")
+    if alembic_log.level == logging.NOTSET:
+        alembic_log.setLevel(logging.WARNING)
+
+
 def alembic_config(url: str | URL, *, connection: Connection | None = None) -> Config:
     """Build the Alembic configuration in code, so it works from any working directory.
 
@@ -125,6 +139,7 @@ class Database:
     async def upgrade(self) -> None:
         """Apply every Alembic migration up to head, creating a SQLite file's folder first."""
         log.info("upgrading database %s to head", self.url.render_as_string(hide_password=True))
+        quiet_alembic()
         await asyncio.to_thread(create_sqlite_folder, self.url)
         if is_sqlite_memory(self.url):
             # An in-memory database exists only on this engine's connection, so migrate
@@ -145,11 +160,16 @@ class Database:
         """
         if not is_sqlite(self.url) or is_sqlite_memory(self.url):
             return
-        async with self.engine.connect() as connection:
-            result = await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            busy = result.one()[0]
-        if busy:
-            log.warning("the write-ahead log was busy; deleted rows stay in it until reused")
+        # Readers of other pooled connections can hold the log for a moment; try again
+        # briefly rather than leave deleted secrets on disk.
+        for _attempt in range(PURGE_ATTEMPTS):
+            async with self.engine.connect() as connection:
+                result = await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy = result.one()[0]
+            if not busy:
+                return
+            await asyncio.sleep(PURGE_RETRY_SECONDS)
+        log.warning("the write-ahead log stayed busy; deleted rows stay in it until reused")
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from midjau.settings import MIB, Settings
 from pipeline.downloads import InvalidDownloadTokenError, verify_download
@@ -14,6 +15,8 @@ from pipeline.engine import Engine
 from pipeline.retention import record_download
 from storage.blobs import LocalBlobStore
 from storage.db import Database
+from storage.models import Batch
+from web.content_types import attachment_headers
 from web.csrf import csrf_middleware
 from web.errors import error_middleware
 from web.headers import add_security_headers
@@ -114,12 +117,22 @@ async def handle_health(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def _batch_created_at(database: Database, batch_id: int) -> datetime | None:
+    async with database.sessions() as session:
+        return await session.scalar(select(Batch.created_at).where(Batch.id == batch_id))
+
+
 async def handle_download(request: web.Request) -> web.StreamResponse:
     """Serve one output file of a batch to the holder of a signed link."""
     try:
         grant = verify_download(request.app[SECRET_KEY], request.match_info["token"])
     except InvalidDownloadTokenError:
         raise web.HTTPNotFound(text="This download link is invalid or has expired.") from None
+    created_at = await _batch_created_at(request.app[DATABASE_KEY], grant.batch_id)
+    # A deleted batch's links die with it, and never open a later batch given the same id.
+    if created_at is None or not grant.made_for(created_at):
+        _log.info("download link of batch %s rejected: the batch was deleted", grant.batch_id)
+        raise web.HTTPNotFound(text="This file is no longer available.")
 
     outputs = (request.app[SETTINGS_KEY].data_dir / "outputs" / str(grant.batch_id)).resolve()
     path = (outputs / grant.filename).resolve()
@@ -129,6 +142,4 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
 
     # Retention deletes the images soon after the first download, from here or the dashboard.
     await record_download(request.app[DATABASE_KEY], grant.batch_id)
-    return web.FileResponse(
-        path, headers={"Content-Disposition": f'attachment; filename="{path.name}"'}
-    )
+    return web.FileResponse(path, headers=attachment_headers(path))

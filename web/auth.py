@@ -6,7 +6,7 @@ import functools
 import logging
 import secrets
 import time
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 from aiohttp_session import new_session
@@ -106,6 +106,13 @@ async def log_out_everywhere(request: web.Request, user: User) -> None:
 
 def safe_next(target: str | None, default: str = "/dashboard") -> str:
     """Return ``target`` if it is a path on this site, else ``default`` (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if not target or not target.startswith("/") or "\\" in target:
+        return default
+    # Browsers drop tabs and line breaks inside URLs, so "/\t/evil" would become "//evil".
+    # In a Location header they also make aiohttp raise instead of answering.
+    if any(char <= " " or char == "\x7f" for char in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
         return default
     return target

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -50,8 +50,16 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.method in _SAFE_METHODS or _is_exempt(request):
         return await handler(request)
 
+    check_token(request, request.headers.get(HEADER_NAME) or await _form_token(request))
+    return await handler(request)
+
+
+def check_token(request: web.Request, sent: str) -> None:
+    """Raise 403 unless ``sent`` is this session's CSRF token.
+
+    For handlers marked ``csrf_exempt`` that must read the body before checking it.
+    """
     expected = loaded_session(request).get(_SESSION_FIELD)
-    sent = request.headers.get(HEADER_NAME) or await _form_token(request)
     if not (isinstance(expected, str) and expected and sent) or not hmac.compare_digest(
         sent.encode(), expected.encode()
     ):
@@ -61,7 +69,14 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
             text="This form has expired or was sent from another site. "
             "Reload the page and try again.",
         )
-    return await handler(request)
+
+
+def check_form_token(request: web.Request, form: Mapping[str, object]) -> None:
+    """Raise 403 unless the header or the already read ``form`` holds the CSRF token."""
+    field = form.get(FIELD_NAME)
+    check_token(
+        request, request.headers.get(HEADER_NAME) or (field if isinstance(field, str) else "")
+    )
 
 
 def _is_exempt(request: web.Request) -> bool:

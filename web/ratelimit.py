@@ -34,6 +34,16 @@ class RateLimiter:
         self._trim()
         return True
 
+    def release(self, key: str) -> None:
+        """Take back the latest attempt counted for ``key``, as if it never happened."""
+        hits = self._hits.get(key)
+        if hits:
+            hits.pop()
+
+    def forget(self, key: str) -> None:
+        """Drop every attempt counted for ``key``."""
+        self._hits.pop(key, None)
+
     def _trim(self) -> None:
         while len(self._hits) > MAX_KEYS:
             del self._hits[next(iter(self._hits))]

@@ -28,11 +28,14 @@ _log = logging.getLogger(__name__)
 DELIMITERS = (",", ";", "\t")
 # Enough text for csv.Sniffer and for the header search, even with long prompts.
 _SAMPLE_CHARS = 64 * 1024
+# Control characters no text file has; tab, line feed, form feed and carriage return are fine.
+_BINARY_CHARS = frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n\f\r") | {"\x7f"}
 
 
 def read_csv_table(data: bytes, filename: str, *, settings: IntakeSettings) -> Table:
     """Decode a CSV file and read it into a table of raw rows."""
     text, encoding = decode_text(data)
+    _reject_binary(text, filename)
     delimiter, header = _choose_delimiter(text, filename)
     _log.debug("csv %r: encoding %s, delimiter %r", filename, encoding, delimiter)
 
@@ -59,6 +62,19 @@ def decode_text(data: bytes) -> tuple[str, str]:
     except UnicodeDecodeError:
         # cp1252 leaves five bytes undefined; Latin-1 maps every byte.
         return data.decode("latin-1"), "latin-1"
+
+
+def _reject_binary(text: str, filename: str) -> None:
+    """Refuse a file whose start is full of control characters, as images and archives are."""
+    sample = text[:_SAMPLE_CHARS]
+    # One stray control character (a vertical tab from a cell's line break) is tolerated.
+    controls = sum(1 for char in sample if char in _BINARY_CHARS)
+    if "\0" in sample or controls > len(sample) / 100:
+        raise IntakeError(
+            f"{filename} does not look like a text CSV file (it has bytes no text encoding "
+            "gives). Send the sheet as an Excel workbook (.xlsx), or save it from your "
+            "spreadsheet as 'CSV UTF-8'."
+        )
 
 
 def _guess_utf16_without_bom(data: bytes) -> str | None:

@@ -26,6 +26,9 @@ HEADER_SEARCH_ROWS = 10
 EMPTY_RUN_LIMIT = 1000
 # Columns past this one are never read, because openpyxl pads every row to the width asked for.
 MAX_COLUMNS = 100
+# Rows read below the header, per allowed prompt row, before a sheet is refused. A sheet of
+# a million rows that hold notes but no prompts would otherwise be read to the bottom.
+ROWS_READ_PER_PROMPT_ROW = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +37,17 @@ class RawCell:
 
     value: object
     number_format: str = "General"
+    # The formula ("=1+1") of a cell saved without its result, else "".
+    formula: str = ""
 
     @property
     def text(self) -> str:
         return visible_text(self.value, self.number_format).strip()
+
+    @property
+    def is_blank(self) -> bool:
+        """Tell whether the cell shows no text and contains no formula."""
+        return not self.formula and not self.text
 
 
 EMPTY = RawCell(None)
@@ -78,7 +88,7 @@ def row_texts(cells: Sequence[RawCell]) -> list[str]:
 
 def is_empty(cells: Sequence[RawCell]) -> bool:
     """Tell whether every cell of a row is blank."""
-    return all(not cell.text for cell in cells)
+    return all(cell.is_blank for cell in cells)
 
 
 def find_header(rows: Sequence[RawRow]) -> Header | None:
@@ -145,11 +155,19 @@ def build_table(
 
 
 def _collect(table: Table, rows: Iterator[RawRow], *, filename: str, limit: int) -> int:
-    """Append non-empty rows to the table; return how many empty rows lay between them."""
+    """Append non-empty rows to the table; return how many empty rows lay between them.
+
+    Only rows with a prompt count toward the limit, and reading stops at the first prompt
+    row past it, or once too many rows were read in all.
+    """
+    prompt_index = table.header.index_of("prompt")
+    max_rows_read = limit * ROWS_READ_PER_PROMPT_ROW
+    prompt_rows = 0
     empty_run = 0
     empty_between = 0
-    last_number = table.header.row_number
     for number, cells in rows:
+        if number - table.header.row_number > max_rows_read:
+            raise _too_many_rows_read_error(filename, table, max_rows_read, prompt_rows)
         if is_empty(cells):
             empty_run += 1
             if empty_run >= EMPTY_RUN_LIMIT:
@@ -159,33 +177,41 @@ def _collect(table: Table, rows: Iterator[RawRow], *, filename: str, limit: int)
 
         empty_between += empty_run
         empty_run = 0
-        last_number = number
-        if len(table.rows) == limit:
-            total = limit + 1 + _count_remaining(rows)
-            raise _too_many_rows_error(filename, table.sheet_name, total, limit)
+        if _has_prompt(cells, prompt_index):
+            prompt_rows += 1
+            if prompt_rows > limit:
+                raise _too_many_prompt_rows_error(filename, table.sheet_name, number, limit)
         table.rows.append((number, tuple(cells)))
-    _log.debug("sheet %r: %d rows read, last at %d", table.sheet_name, len(table.rows), last_number)
+    _log.debug(
+        "sheet %r: %d rows read, %d with a prompt", table.sheet_name, len(table.rows), prompt_rows
+    )
     return empty_between
 
 
-def _count_remaining(rows: Iterator[RawRow]) -> int:
-    count = 0
-    empty_run = 0
-    for _, cells in rows:
-        if is_empty(cells):
-            empty_run += 1
-            if empty_run >= EMPTY_RUN_LIMIT:
-                break
-            continue
-        empty_run = 0
-        count += 1
-    return count
+def _has_prompt(cells: Sequence[RawCell], prompt_index: int | None) -> bool:
+    if prompt_index is None or prompt_index >= len(cells):
+        return False
+    return not cells[prompt_index].is_blank
 
 
-def _too_many_rows_error(filename: str, sheet_name: str, total: int, limit: int) -> IntakeError:
+def _too_many_prompt_rows_error(
+    filename: str, sheet_name: str, number: int, limit: int
+) -> IntakeError:
     return IntakeError(
-        f"{filename}: sheet '{sheet_name}' has {total:,} prompt rows, more than the limit of "
-        f"{limit:,}. Split it into files of at most {limit:,} rows and send each one."
+        f"{filename}: sheet '{sheet_name}' has more than {limit:,} prompt rows, the limit "
+        f"(row {number:,} holds prompt {limit + 1:,}). Split it into files of at most "
+        f"{limit:,} prompt rows and send each one."
+    )
+
+
+def _too_many_rows_read_error(
+    filename: str, table: Table, max_rows_read: int, prompt_rows: int
+) -> IntakeError:
+    return IntakeError(
+        f"{filename}: sheet '{table.sheet_name}' has too many rows: MidJAu reads at most "
+        f"{max_rows_read:,} rows below the header, and the first {max_rows_read:,} hold only "
+        f"{prompt_rows:,} prompt {'row' if prompt_rows == 1 else 'rows'}. Delete the rows "
+        "without a prompt, or move the prompts to a new sheet, and send it again."
     )
 
 

@@ -35,6 +35,11 @@ T = TypeVar("T")
 
 _PARAMETER_NAME = re.compile(r"(?:--|[—–])\s?([A-Za-z][\w-]*)")
 _NIJI_VALUE = re.compile(r"^(?:--)?\s*niji\s*(\d*)$", re.IGNORECASE)
+_FORMULA_SHOWN = 60  # characters of a formula quoted in a message
+_FORMULA_FIX = (
+    "MidJAu reads the values Excel saved: open the file in Excel and save it, "
+    "or paste the column as values."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +147,10 @@ def _layout(table: Table) -> _Layout:
 
 def _validate_row(check: _RowCheck, settings: IntakeSettings) -> SheetRow:
     values = {
-        key: (check.cells[index].text if index < len(check.cells) else "")
+        key: (_report_text(check.cells[index]) if index < len(check.cells) else "")
         for index, key in check.layout.keys
     }
+    _check_unsaved_formulas(check)
     if not check.read("enabled", parse_enabled, True):
         return SheetRow(number=check.number, values=values, status="skipped", reason="disabled")
 
@@ -175,6 +181,27 @@ def _validate_row(check: _RowCheck, settings: IntakeSettings) -> SheetRow:
     )
 
 
+def _report_text(cell: RawCell) -> str:
+    """Return a cell's text for the report; a formula without a saved result as its text."""
+    return cell.text or cell.formula
+
+
+def _check_unsaved_formulas(check: _RowCheck) -> None:
+    """Name every used cell that holds a formula the file saved no result for."""
+    for name, index in check.layout.columns.items():
+        formula = check.cell(name).formula
+        if not formula:
+            continue
+        if len(formula) > _FORMULA_SHOWN:
+            formula = formula[: _FORMULA_SHOWN - 1] + "…"
+        letter = get_column_letter(index + 1)
+        check.add(
+            name,
+            f"cell {letter}{check.number} holds a formula ({formula}) with no saved result",
+            _FORMULA_FIX,
+        )
+
+
 def _upscale_choices(text: str) -> tuple[tuple[int, ...], bool]:
     return parse_image_choices(text, "U")
 
@@ -186,6 +213,8 @@ def _variation_choices(text: str) -> tuple[tuple[int, ...], bool]:
 def _build_prompts(check: _RowCheck, settings: IntakeSettings) -> list[str]:
     """Build and expand the row's prompt; record every grammar problem at its cell."""
     text = check.text("prompt")
+    if not text and check.cell("prompt").formula:
+        return []  # already named as a formula without a saved result
     if not text:
         check.add(
             "prompt",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import logging
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
@@ -44,6 +45,9 @@ _READ_ERRORS = (
     SyntaxError,  # xml.etree and lxml parse errors both derive from it
     EOFError,
 )
+# A formula element in sheet XML: <f>, <f t="shared" .../> or a prefixed <x:f>.
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_SCAN_CHUNK = 1024 * 1024
 
 
 def read_xlsx_table(
@@ -60,7 +64,7 @@ def read_xlsx_table(
         ) from error
 
     try:
-        return _read_workbook(workbook, filename, settings=settings, sheet=sheet)
+        return _read_workbook(workbook, data, filename, settings=settings, sheet=sheet)
     except _READ_ERRORS as error:
         _log.warning("workbook %r could not be read: %r", filename, error)
         raise IntakeError(
@@ -90,10 +94,10 @@ def _reject_other_formats(data: bytes, filename: str) -> None:
 
 
 def _read_workbook(
-    workbook: Workbook, filename: str, *, settings: IntakeSettings, sheet: str | None
+    workbook: Workbook, data: bytes, filename: str, *, settings: IntakeSettings, sheet: str | None
 ) -> Table:
     notices: list[str] = []
-    worksheet, header, rows = _choose_sheet(workbook, filename, sheet)
+    worksheet, header, rows = _choose_sheet(workbook, data, filename, sheet)
 
     for other in workbook.worksheets:
         if other is worksheet:
@@ -107,12 +111,12 @@ def _read_workbook(
 
 
 def _choose_sheet(
-    workbook: Workbook, filename: str, sheet: str | None
+    workbook: Workbook, data: bytes, filename: str, sheet: str | None
 ) -> tuple[Any, Header, Iterator[RawRow]]:
     """Pick the named sheet, else the first visible sheet with a prompt column."""
     if sheet is not None:
         worksheet = _find_sheet(workbook, filename, sheet)
-        rows = _iter_rows(worksheet)
+        rows = _iter_rows(worksheet, data)
         first = list(itertools.islice(rows, HEADER_SEARCH_ROWS))
         header = find_header(first)
         if header is None:
@@ -124,7 +128,7 @@ def _choose_sheet(
         raise IntakeError(f"{filename} has no visible sheet. Unhide the sheet with the prompts.")
     first_scan: list[RawRow] | None = None
     for worksheet in visible:
-        rows = _iter_rows(worksheet)
+        rows = _iter_rows(worksheet, data)
         first = list(itertools.islice(rows, HEADER_SEARCH_ROWS))
         header = find_header(first)
         if header is not None:
@@ -144,17 +148,63 @@ def _find_sheet(workbook: Workbook, filename: str, name: str) -> Any:
     raise IntakeError(f"{filename} has no sheet named '{name}'. Its sheets are: {names}.")
 
 
-def _iter_rows(worksheet: Any) -> Iterator[RawRow]:
-    """Yield every row with its number, cells trimmed after the last one with a value."""
+def _iter_rows(worksheet: Any, data: bytes) -> Iterator[RawRow]:
+    """Yield every row with its number, cells trimmed after the last one with a value.
+
+    Formula cells without a saved result read as empty; for sheets with formulas the
+    workbook is read a second time, keeping formulas, so those cells can be named.
+    """
+    if not _has_formulas(worksheet):
+        for number, row in _sheet_rows(worksheet):
+            yield number, _raw_cells(row, ())
+        return
+    formulas = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    try:
+        pairs = zip(_sheet_rows(worksheet), _sheet_rows(formulas[worksheet.title]), strict=False)
+        for (number, row), (_, formula_row) in pairs:
+            yield number, _raw_cells(row, formula_row)
+    finally:
+        formulas.close()
+
+
+def _sheet_rows(worksheet: Any) -> Iterator[tuple[int, Sequence[Any]]]:
     # The stored dimension (often A1:Z1048576 in sheets formatted to the bottom) is not
     # trusted, so openpyxl forgets it and yields rows only up to the last stored one.
     worksheet.reset_dimensions()
-    for number, row in enumerate(worksheet.iter_rows(min_row=1, max_col=MAX_COLUMNS), start=1):
-        yield number, _raw_cells(row)
+    rows = worksheet.iter_rows(min_row=1, max_col=MAX_COLUMNS)
+    yield from enumerate(rows, start=1)
 
 
-def _raw_cells(row: Sequence[Any]) -> tuple[RawCell, ...]:
+def _has_formulas(worksheet: Any) -> bool:
+    """Scan the sheet's XML for a formula element without parsing it."""
+    # openpyxl keeps no public way to the sheet's XML stream.
+    with worksheet._get_source() as source:
+        tail = b""
+        while chunk := source.read(_SCAN_CHUNK):
+            if _FORMULA_TAG.search(tail + chunk):
+                return True
+            tail = chunk[-16:]
+    return False
+
+
+def _raw_cells(row: Sequence[Any], formula_row: Sequence[Any]) -> tuple[RawCell, ...]:
+    end = max(_filled_width(row), _filled_width(formula_row))
+    return tuple(
+        RawCell(cell.value, cell.number_format or "General", _unsaved_formula(cell, formula_row, i))
+        for i, cell in enumerate(row[:end])
+    )
+
+
+def _filled_width(row: Sequence[Any]) -> int:
     end = len(row)
     while end and row[end - 1].value is None:
         end -= 1
-    return tuple(RawCell(cell.value, cell.number_format or "General") for cell in row[:end])
+    return end
+
+
+def _unsaved_formula(cell: Any, formula_row: Sequence[Any], index: int) -> str:
+    """Return the formula of a cell the file saved no result for, else ""."""
+    if cell.value is not None or index >= len(formula_row):
+        return ""
+    formula = formula_row[index].value
+    return formula if isinstance(formula, str) and formula.startswith("=") else ""

@@ -27,6 +27,7 @@ from sandbox.server import Sandbox
 from storage.blobs import LocalBlobStore
 from storage.crypto import TokenCipher, load_or_create_key
 from storage.db import Database
+from storage.models import MidjourneyConnection
 
 DOWNLOAD_SECRET = b"bot-tests-download-secret"
 Message = dict[str, Any]
@@ -125,6 +126,28 @@ async def connected_user_id(engine: Engine, sandbox: Sandbox) -> int:
         plan="pro",
     )
     return user_id
+
+
+async def store_other_connection(
+    engine: Engine, user_id: int, *, guild_id: str, channel_id: str, label: str = ""
+) -> int:
+    """Store a connection of another Discord account without asking Discord about it.
+
+    Connecting checks the token with Discord, and the sandbox knows only its own user, so a
+    second account's connection is written to the database as an earlier connect left it.
+    """
+    async with engine.ledger.transaction() as session:
+        connection = MidjourneyConnection(
+            user_id=user_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            plan="pro",
+            label=label,
+            token_ciphertext=engine.cipher.encrypt("another-account-token"),
+        )
+        session.add(connection)
+        await session.flush()
+        return connection.id
 
 
 def sheet_bytes(rows: list[list[Any]]) -> bytes:

@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -6,6 +7,7 @@ from pipeline.downloads import verify_download
 from pipeline.progress import BatchSummary
 
 SECRET = b"test-secret-key"
+CREATED = datetime(2026, 5, 4, 9, 0, 0, 250000, tzinfo=UTC)
 KIB = 1024
 
 
@@ -19,7 +21,13 @@ def test_small_files_share_one_message(tmp_path: Path) -> None:
     files = [make_file(tmp_path, f"part{index}.zip", 10 * KIB) for index in range(3)]
 
     plan = plan_delivery(
-        files, batch_id=1, upload_limit=100 * KIB, public_url=None, secret=None, ttl_seconds=60
+        files,
+        batch_id=1,
+        batch_created_at=CREATED,
+        upload_limit=100 * KIB,
+        public_url=None,
+        secret=None,
+        ttl_seconds=60,
     )
 
     assert plan.uploads == [files]
@@ -30,7 +38,13 @@ def test_files_are_grouped_under_upload_limit(tmp_path: Path) -> None:
     files = [make_file(tmp_path, f"part{index}.zip", 60 * KIB) for index in range(3)]
 
     plan = plan_delivery(
-        files, batch_id=1, upload_limit=100 * KIB, public_url=None, secret=None, ttl_seconds=60
+        files,
+        batch_id=1,
+        batch_created_at=CREATED,
+        upload_limit=100 * KIB,
+        public_url=None,
+        secret=None,
+        ttl_seconds=60,
     )
 
     assert plan.uploads == [[files[0]], [files[1]], [files[2]]]
@@ -40,7 +54,13 @@ def test_message_holds_at_most_ten_files(tmp_path: Path) -> None:
     files = [make_file(tmp_path, f"f{index}.zip", 10) for index in range(FILES_PER_MESSAGE + 2)]
 
     plan = plan_delivery(
-        files, batch_id=1, upload_limit=100 * KIB, public_url=None, secret=None, ttl_seconds=60
+        files,
+        batch_id=1,
+        batch_created_at=CREATED,
+        upload_limit=100 * KIB,
+        public_url=None,
+        secret=None,
+        ttl_seconds=60,
     )
 
     assert [len(group) for group in plan.uploads] == [FILES_PER_MESSAGE, 2]
@@ -53,6 +73,7 @@ def test_big_file_becomes_signed_link_with_public_url(tmp_path: Path) -> None:
     plan = plan_delivery(
         [report, big],
         batch_id=9,
+        batch_created_at=CREATED,
         upload_limit=100 * KIB,
         public_url="https://midjau.example/",
         secret=SECRET,
@@ -67,13 +88,20 @@ def test_big_file_becomes_signed_link_with_public_url(tmp_path: Path) -> None:
     grant = verify_download(SECRET, url.path.removeprefix("/downloads/"))
     assert grant.batch_id == 9
     assert grant.filename == "batch-9.zip"
+    assert grant.made_for(CREATED)
 
 
 def test_big_file_is_attached_without_public_url(tmp_path: Path) -> None:
     big = make_file(tmp_path, "batch-9.zip", 200 * KIB)
 
     plan = plan_delivery(
-        [big], batch_id=9, upload_limit=100 * KIB, public_url=None, secret=SECRET, ttl_seconds=60
+        [big],
+        batch_id=9,
+        batch_created_at=CREATED,
+        upload_limit=100 * KIB,
+        public_url=None,
+        secret=SECRET,
+        ttl_seconds=60,
     )
 
     assert plan.uploads == [[big]]

@@ -117,3 +117,17 @@ async def test_footer_cookie_settings_changes_choice(page: Page, site: Site) -> 
     assert await page.locator("#cookie-banner").get_attribute("data-marketing") == "false"
     assert requests.to(GOOGLE_HOSTS, since=after_change) != []
     assert requests.to(META_HOSTS, since=after_change) == []
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (360, 740)])
+async def test_open_banner_leaves_page_buttons_usable(
+    page: Page, site: Site, width: int, height: int
+) -> None:
+    await page.set_viewport_size({"width": width, "height": height})
+    for path, button in (("/signup", "Sign up"), ("/login", "Log in")):
+        await page.goto(f"{site.base_url}{path}")
+        await page.locator("#cookie-banner").wait_for(state="visible")
+
+        # A trial click scrolls the button into view and fails if the banner covers it.
+        target = page.locator("main").get_by_role("button", name=button, exact=True)
+        await target.click(trial=True, timeout=3000)

@@ -330,7 +330,7 @@ async def test_resume_connection_resumes_at_once(tmp_path: Path) -> None:
     assert other_user_resumed is False
     assert still_paused
     assert resumed is True
-    assert summary == {"working": 1, "paused": 0}
+    assert summary == {"working": 1, "paused": 0, "failing": 0}
     assert [line.status for line in outcome.lines] == ["done", "done"]
 
 

@@ -176,6 +176,18 @@ def test_unknown_parameter_nearest_names(name: str, nearest: str) -> None:
     assert f"--{nearest} " in problem.fix
 
 
+@pytest.mark.parametrize("name", ["foo", "x", "abc", "stylizzzz"])
+def test_unknown_parameter_two_edits_away_gets_no_suggestion(name: str) -> None:
+    (problem,) = problems_of(f"fox --{name} <b>bar</b>")
+    assert "Did you mean" not in problem.fix
+    assert problem.fix.startswith(f"Remove --{name}")
+
+
+def test_unknown_parameter_with_swapped_letters_is_one_edit() -> None:
+    (problem,) = problems_of("fox --qualtiy 1")
+    assert problem.fix == "Did you mean --quality? Write --quality 1."
+
+
 def test_unknown_parameter_without_match() -> None:
     (problem,) = problems_of("fox --zzzzzz")
     assert problem.fix.startswith("Remove --zzzzzz")

@@ -62,8 +62,10 @@ async def start_rig(
     relays: list[RecordingRelay] = []
 
     def build_relay(config: RelayConfig) -> RecordingRelay:
-        relays.append(RecordingRelay(config, cdn))
-        return relays[-1]
+        relay = RecordingRelay(config, cdn)
+        if not relay.checks_only:
+            relays.append(relay)
+        return relay
 
     async with aiohttp.ClientSession() as http:
         engine = Engine(settings, db, blobs, http, TokenCipher(Fernet.generate_key()), build_relay)

@@ -18,6 +18,7 @@ from PIL import Image
 
 from midjau.settings import Settings
 from midjourney.messages import ChannelEvent, ChannelMessage
+from pipeline.connection_checks import CHECK_CONNECTION_ID
 from pipeline.connections import RelayConfig
 from pipeline.intake.model import SheetIntake, SheetRow
 
@@ -158,6 +159,18 @@ class RecordingRelay:
     ) -> list[ChannelMessage]:
         messages = [m for m in self.history if after is None or int(m.id) > int(after)]
         return sorted(messages, key=lambda m: int(m.id), reverse=True)[:limit]
+
+    async def fetch_current_user(self) -> dict[str, Any]:
+        return {"id": self.user_id, "username": "recorded"}
+
+    async def fetch_channel(self) -> dict[str, Any]:
+        assert self.config is not None
+        return {"id": self.config.channel_id, "guild_id": self.config.guild_id, "type": 0}
+
+    @property
+    def checks_only(self) -> bool:
+        """Whether the engine built this relay only to check an account before connecting it."""
+        return self.config is not None and self.config.connection_id == CHECK_CONNECTION_ID
 
     async def emit(self, event: ChannelEvent) -> None:
         """Deliver an event on the user session, as the real relay does."""

@@ -57,7 +57,8 @@ async def make_engine(db, blobs, tmp_path) -> AsyncIterator[Build]:
             def build_relay(config):
                 relay = RecordingRelay(config)
                 relay.history = list(history)
-                relays.append(relay)
+                if not relay.checks_only:
+                    relays.append(relay)
                 return relay
 
             settings = fast_settings(tmp_path, **timeouts)
@@ -340,3 +341,31 @@ async def test_unsent_variation_press_pressed_again(make_engine, cdn):
     assert render.status == VariationStatus.SUBMITTED
     assert render.attempts == 2
     assert render.nonce == relays[0].pressed[0][2]
+
+
+async def test_upscale_stored_just_before_a_kill_is_not_left_pending(make_engine, cdn):
+    engine, relays = await make_engine()
+    batch_id = await start_batch(engine, relays, upscales=(2,), upscales_set=True)
+    grid = await deliver_grid(engine, relays[0], cdn)
+    await wait_pressed(engine, [2])
+    u2 = upscale_reply(grid, 2, cdn, "u2.png")
+    await engine.handle_channel_event(MessageCreated(u2, EventSource.BOT))
+    await engine.wait_finished(batch_id)
+    await engine.stop()
+
+    # The state a kill between storing U2 and taking it off the pending list leaves behind.
+    async with engine.db.sessions() as session, session.begin():
+        job = await session.scalar(select(Job))
+        assert job is not None
+        job.status, job.upscales_pending, job.finished_at = JobStatus.UPSCALING, [2], None
+
+    restarted, _ = await make_engine(history=[grid, u2])
+    await restarted.start()
+
+    async def done() -> bool:
+        return (await the_job(restarted)).status == JobStatus.DONE
+
+    await wait_for(done)
+    job = await the_job(restarted)
+    assert job.upscales_pending == []
+    assert await stored_images(restarted, job.id) == [(ImageKind.GRID, 0), (ImageKind.UPSCALE, 2)]

@@ -48,8 +48,24 @@ def test_relay_error_cause(error: type[Exception], cause: PauseCause) -> None:
     assert classify_pause(raised.value.user_message) is cause  # type: ignore[attr-defined]
 
 
-def test_only_token_cause_skips_trial() -> None:
-    assert [cause for cause in PauseCause if not cause.needs_trial] == [PauseCause.TOKEN_REJECTED]
+def test_only_session_causes_skip_trial() -> None:
+    assert [cause for cause in PauseCause if not cause.needs_trial] == [
+        PauseCause.TOKEN_REJECTED,
+        PauseCause.SESSION_FAILED,
+    ]
+
+
+def test_session_that_did_not_start_keeps_discords_answer() -> None:
+    reason = (
+        "The account's Discord session did not start "
+        '(HTTP 404: {"message": "Unknown Guild", "code": 10004})'
+    )
+
+    description = describe_pause(reason, probe_seconds=600)
+
+    assert description.cause is PauseCause.SESSION_FAILED
+    assert "Unknown Guild" in description.reason
+    assert "channel link" in description.advice
 
 
 def test_description_gives_advice_and_probe_interval() -> None:

@@ -108,8 +108,10 @@ async def engine_with_relays(
     relays: list[RecordingRelay] = []
 
     def build_relay(config: RelayConfig) -> RecordingRelay:
-        relays.append(RecordingRelay(config))
-        return relays[-1]
+        relay = RecordingRelay(config)
+        if not relay.checks_only:
+            relays.append(relay)
+        return relay
 
     async with aiohttp.ClientSession() as http:
         engine = Engine(fast_settings(tmp_path), db, blobs, http, cipher, build_relay)

@@ -56,7 +56,8 @@ async def make_engine(db, blobs, tmp_path) -> AsyncIterator[Callable]:
             def build_relay(config):
                 relay = RecordingRelay(config)
                 relay.history = list(history)
-                relays.append(relay)
+                if not relay.checks_only:
+                    relays.append(relay)
                 return relay
 
             settings = fast_settings(tmp_path, **timeouts)

@@ -53,3 +53,23 @@ async def test_run_forever_announces_then_stops_on_cancel() -> None:
 
     assert lines[0].startswith("Sandbox Discord running at http://127.0.0.1:")
     assert any(line.strip().startswith("MIDJAU_DISCORD__BOT_TOKEN=") for line in lines)
+
+
+async def test_run_forever_prints_the_connect_form_values() -> None:
+    lines: list[str] = []
+    announced = asyncio.Event()
+
+    def announce(line: str) -> None:
+        lines.append(line)
+        if "Press Ctrl+C" in line:
+            announced.set()
+
+    settings = SandboxSettings()
+    task = asyncio.create_task(run_forever(settings, announce=announce))
+    await asyncio.wait_for(announced.wait(), 3)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    link = f"https://discord.com/channels/{settings.guild_id}/{settings.prompts_channel_id}"
+    expected = f"For the web site's connect form: token {settings.user_token}, channel link {link}"
+    assert expected in lines

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from storage.models import ConsentRecord, EmailToken, User
-from tests.web.site import PASSWORD, Site, WebClient, link_in
+from tests.web.site import PASSWORD, Site, WebClient, link_in, start_site
 
 
 async def stored_user(site: Site, email: str) -> User | None:
@@ -33,8 +34,12 @@ async def test_sign_up_stores_age_and_terms(site: Site) -> None:
     assert consents == []  # accepting the terms decides nothing about cookies
 
 
-async def test_new_account_still_sees_cookie_banner(site: Site) -> None:
-    async with WebClient(site.base_url) as client:
+async def test_new_account_still_sees_cookie_banner(tmp_path: Path) -> None:
+    measured = {"ga4_measurement_id": "G-ACCOUNTS1"}
+    async with (
+        start_site(tmp_path, with_sandbox=False, web=measured) as site,
+        WebClient(site.base_url) as client,
+    ):
         await client.sign_up_and_log_in(site, "fresh@example.com", PASSWORD)
         _, html = await client.get("/dashboard")
 
@@ -42,21 +47,24 @@ async def test_new_account_still_sees_cookie_banner(site: Site) -> None:
     assert 'data-decided="false"' in html
 
 
-async def test_sign_up_keeps_visitor_cookie_choice(site: Site) -> None:
-    async with WebClient(site.base_url) as client:
-        await client.post_form("/consent", {"choice": "reject_all", "next": "/"}, from_page="/")
-        await client.sign_up_and_log_in(site, "decided@example.com", PASSWORD)
+async def test_sign_up_keeps_visitor_cookie_choice(tmp_path: Path) -> None:
+    measured = {"ga4_measurement_id": "G-ACCOUNTS1"}
+    async with start_site(tmp_path, with_sandbox=False, web=measured) as site:
+        async with WebClient(site.base_url) as client:
+            await client.post_form("/consent", {"choice": "reject_all", "next": "/"}, from_page="/")
+            await client.sign_up_and_log_in(site, "decided@example.com", PASSWORD)
 
-    user = await stored_user(site, "decided@example.com")
-    assert user is not None
-    async with site.db.sessions() as session:
-        records = (
-            await session.scalars(select(ConsentRecord).where(ConsentRecord.user_id == user.id))
-        ).all()
+        user = await stored_user(site, "decided@example.com")
+        assert user is not None
+        async with site.db.sessions() as session:
+            records = (
+                await session.scalars(select(ConsentRecord).where(ConsentRecord.user_id == user.id))
+            ).all()
+        async with WebClient(site.base_url) as other_browser:
+            await other_browser.log_in("decided@example.com", PASSWORD)
+            _, html = await other_browser.get("/dashboard")
+
     assert [(record.analytics, record.marketing) for record in records] == [(False, False)]
-    async with WebClient(site.base_url) as other_browser:
-        await other_browser.log_in("decided@example.com", PASSWORD)
-        _, html = await other_browser.get("/dashboard")
     assert 'data-decided="true"' in html
 
 

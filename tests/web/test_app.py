@@ -1,3 +1,4 @@
+import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -5,6 +6,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import delete
 
 from midjau.settings import Settings
 from pipeline.downloads import sign_download
@@ -12,7 +14,7 @@ from pipeline.engine import Engine
 from storage.blobs import LocalBlobStore
 from storage.crypto import TokenCipher, load_or_create_key
 from storage.db import Database
-from storage.models import Batch, User, utcnow
+from storage.models import Batch, MidjourneyConnection, User, utcnow
 from tests.storage.stored_batches import BatchRows, add_batch_with_images
 from tests.web.site import serve_app
 from web.app import create_app
@@ -69,14 +71,30 @@ async def downloaded_at(database: Database, batch_id: int) -> datetime | None:
     return batch.downloaded_at
 
 
-async def get_download(base_url: str, secret: bytes, batch_id: int, filename: str) -> int:
-    token = sign_download(secret, batch_id, filename, ttl_seconds=60)
+async def created_at(database: Database, batch_id: int) -> datetime:
+    async with database.sessions() as session:
+        batch = await session.get(Batch, batch_id)
+    assert batch is not None
+    return batch.created_at
+
+
+async def get_token(base_url: str, token: str) -> tuple[int, bytes]:
     async with (
         aiohttp.ClientSession() as http,
         http.get(f"{base_url}/downloads/{token}") as response,
     ):
-        await response.read()
-        return response.status
+        return response.status, await response.read()
+
+
+async def get_download(
+    base_url: str, secret: bytes, database: Database, batch_id: int, filename: str
+) -> int:
+    batch_created_at = await created_at(database, batch_id)
+    token = sign_download(
+        secret, batch_id, filename, batch_created_at=batch_created_at, ttl_seconds=60
+    )
+    status, _ = await get_token(base_url, token)
+    return status
 
 
 async def get_health(base_url: str) -> tuple[int, dict[str, Any]]:
@@ -85,10 +103,20 @@ async def get_health(base_url: str) -> tuple[int, dict[str, Any]]:
 
 
 async def add_connection(engine: Engine, discord_user_id: str, label: str) -> int:
+    """Store an active connection as connecting does, without asking Discord about it."""
     user_id = await engine.ensure_user(discord_user_id, label)
-    return await engine.add_connection(
-        user_id, token="token", guild_id="1", channel_id="2", plan="pro", label=label
-    )
+    async with engine.ledger.transaction() as session:
+        connection = MidjourneyConnection(
+            user_id=user_id,
+            label=label,
+            guild_id="1",
+            channel_id=discord_user_id,
+            plan="pro",
+            token_ciphertext=engine.cipher.encrypt("token"),
+        )
+        session.add(connection)
+        await session.flush()
+        return connection.id
 
 
 async def test_health_without_engine_reports_database_only(
@@ -101,9 +129,10 @@ async def test_health_without_engine_reports_database_only(
     assert body == {"status": "ok", "database": "ok"}
 
 
-async def test_health_counts_connections_by_state(
+async def test_health_counts_unstarted_sessions_as_failing(
     settings: Settings, database: Database, engine: Engine
 ) -> None:
+    # The engine is not started, so no active connection has an open Discord session.
     await add_connection(engine, "101", "first")
     paused_id = await add_connection(engine, "102", "second")
     await add_connection(engine, "103", "third")
@@ -114,8 +143,7 @@ async def test_health_counts_connections_by_state(
 
     assert status == 200
     assert body["status"] == "ok"
-    assert body["connections"]["working"] == 2
-    assert body["connections"]["paused"] == 1
+    assert body["connections"] == {"working": 0, "paused": 1, "failing": 2}
 
 
 async def test_health_shows_no_personal_data(
@@ -142,9 +170,13 @@ async def test_signed_download_records_first_download(
     rows = await store_finished_batch(settings, database)
 
     async with serve_app(create_app(settings, database, SECRET)) as base_url:
-        first_status = await get_download(base_url, SECRET, rows.batch_id, rows.zip_path.name)
+        first_status = await get_download(
+            base_url, SECRET, database, rows.batch_id, rows.zip_path.name
+        )
         first = await downloaded_at(database, rows.batch_id)
-        second_status = await get_download(base_url, SECRET, rows.batch_id, rows.zip_path.name)
+        second_status = await get_download(
+            base_url, SECRET, database, rows.batch_id, rows.zip_path.name
+        )
 
     assert first_status == 200
     assert second_status == 200
@@ -156,9 +188,44 @@ async def test_failed_download_records_nothing(settings: Settings, database: Dat
     rows = await store_finished_batch(settings, database)
 
     async with serve_app(create_app(settings, database, SECRET)) as base_url:
-        missing = await get_download(base_url, SECRET, rows.batch_id, rows.report_path.name)
-        forged = await get_download(base_url, b"another secret", rows.batch_id, rows.zip_path.name)
+        missing = await get_download(
+            base_url, SECRET, database, rows.batch_id, rows.report_path.name
+        )
+        forged = await get_download(
+            base_url, b"another secret", database, rows.batch_id, rows.zip_path.name
+        )
 
     assert missing == 404
     assert forged == 404
     assert await downloaded_at(database, rows.batch_id) is None
+
+
+async def test_deleted_batch_link_never_opens_reused_id(
+    settings: Settings, database: Database
+) -> None:
+    old = await store_finished_batch(settings, database)
+    old_token = sign_download(
+        SECRET,
+        old.batch_id,
+        old.zip_path.name,
+        batch_created_at=await created_at(database, old.batch_id),
+        ttl_seconds=3600,
+    )
+    async with database.sessions() as session, session.begin():
+        # The account is deleted with its batches, as the data-rights page does.
+        await session.execute(delete(User))
+
+    async with serve_app(create_app(settings, database, SECRET)) as base_url:
+        deleted_status, _ = await get_token(base_url, old_token)
+        # SQLite gives the next batch the deleted top id; its ZIP lies at the same path.
+        shutil.rmtree(old.zip_path.parent)
+        new = await store_finished_batch(settings, database)
+        new.zip_path.write_bytes(b"the next user's images")
+        reused_status, reused_body = await get_token(base_url, old_token)
+        own_status = await get_download(base_url, SECRET, database, new.batch_id, new.zip_path.name)
+
+    assert new.batch_id == old.batch_id
+    assert deleted_status == 404
+    assert reused_status == 404
+    assert b"next user" not in reused_body
+    assert own_status == 200

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from storage.models import Base, Batch, MidjourneyConnection, User
+from tests.web.dashboard_rig import logged_in_client
 from tests.web.site import Site, WebClient, start_site
 
 PAGE = "/dashboard/settings/connections"
@@ -90,13 +91,67 @@ async def test_connect_form_error_never_echoes_token(browser: WebClient, site: S
         assert list(await session.scalars(select(MidjourneyConnection))) == []
 
 
-async def test_rejected_token_shows_paused_health(browser: WebClient, site: Site) -> None:
+async def test_rejected_token_is_refused_and_nothing_stored(browser: WebClient, site: Site) -> None:
     status, html = await connect(browser, site, token="not-a-token-discord-knows")
 
-    assert status == 200
-    assert "Paused" in html
-    assert "Resume now" in html
+    assert status == 400
+    assert "Discord rejected the token" in unescape(html)
     assert "not-a-token-discord-knows" not in html
+    async with site.db.sessions() as session:
+        assert list(await session.scalars(select(MidjourneyConnection))) == []
+
+
+async def test_channel_discord_does_not_show_is_refused(browser: WebClient, site: Site) -> None:
+    assert site.sandbox is not None
+    missing = "1180000000000009999"
+    status, html, _ = await browser.post_form(
+        PAGE,
+        {
+            "token": site.sandbox.user_token,
+            "channel_link": f"https://discord.com/channels/{site.sandbox.guild_id}/{missing}",
+            "plan": "pro",
+        },
+    )
+
+    assert status == 400
+    assert f"Discord says channel {missing} does not exist or your account cannot see it" in (
+        unescape(html)
+    )
+    async with site.db.sessions() as session:
+        assert list(await session.scalars(select(MidjourneyConnection))) == []
+
+
+async def test_link_with_short_ids_is_refused(browser: WebClient, site: Site) -> None:
+    status, html, _ = await browser.post_form(
+        PAGE, {"token": "some-token", "channel_link": "https://discord.com/channels/1/2"}
+    )
+
+    assert status == 400
+    text = unescape(html)
+    assert "The channel link 'https://discord.com/channels/1/2' has server id '1'" in text
+    assert "which is not a Discord id" in text
+
+
+async def test_very_long_token_is_called_too_long(browser: WebClient, site: Site) -> None:
+    status, html, _ = await browser.post_form(
+        PAGE, {"token": "a" * 100_000, "channel_link": channel_link(site), "plan": "pro"}
+    )
+
+    assert status == 400
+    assert "too long for a Discord token" in html
+    assert "100,000 characters" in html
+
+
+async def test_second_user_cannot_connect_the_same_account(browser: WebClient, site: Site) -> None:
+    first_status, _ = await connect(browser, site)
+    other, _ = await logged_in_client(site, "other@example.com")
+    async with other:
+        status, html = await connect(other, site)
+
+    assert first_status == 200
+    assert status == 400
+    assert "This Discord account is already connected to another MidJAu account" in html
+    await only_connection(site)
 
 
 async def test_pace_form_stores_and_applies(browser: WebClient, site: Site) -> None:

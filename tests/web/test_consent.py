@@ -240,3 +240,34 @@ async def test_visitor_choice_follows_login(site: Site) -> None:
 
     assert GA4_ID in html
     assert f'data-pixel-id="{PIXEL_ID}"' in html
+
+
+async def test_no_ids_no_banner_and_no_choices(tmp_path: Path) -> None:
+    async with start_site(tmp_path, with_sandbox=False) as site, WebClient(site.base_url) as client:
+        _, home = await client.get("/")
+        _, consent_page = await client.get("/consent")
+        status, _, _ = await choose(client, "accept_all")
+
+    assert 'id="cookie-banner"' not in home
+    assert "Google Analytics" not in consent_page and "Meta Pixel" not in consent_page
+    assert 'type="checkbox"' not in consent_page
+    assert "nothing to choose" in consent_page
+    assert status == 200
+    records = await consent_records(site)
+    assert [(record.analytics, record.marketing) for record in records] == [(False, False)]
+
+
+async def test_only_configured_service_offered(tmp_path: Path) -> None:
+    only_ga4 = {"ga4_measurement_id": GA4_ID}
+    async with (
+        start_site(tmp_path, with_sandbox=False, web=only_ga4) as site,
+        WebClient(site.base_url) as client,
+    ):
+        _, home = await client.get("/")
+        await choose(client, "accept_all")
+        records = await consent_records(site)
+
+    assert 'id="cookie-banner"' in home
+    assert "Google Analytics 4" in home
+    assert "Meta Pixel" not in home
+    assert [(record.analytics, record.marketing) for record in records] == [(True, False)]

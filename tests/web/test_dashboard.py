@@ -25,6 +25,7 @@ from tests.web.dashboard_rig import (
 from tests.web.site import start_site
 
 _THUMBNAIL = re.compile(r'src="(/dashboard/images/\d+/thumbnail)"')
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _FILE_LINK = re.compile(r'href="(/dashboard/batches/\d+/files/[^"]+)"')
 
 
@@ -119,10 +120,12 @@ async def test_run_streams_progress_and_delivers_outputs(tmp_path: Path) -> None
 
             # The ZIP and the report, through the signed link the page sends the owner to.
             files: dict[str, bytes] = {}
+            file_types: dict[str, str] = {}
             for link in _FILE_LINK.findall(page):
                 async with client.http.get(client.url(link)) as response:
                     assert response.status == 200, link
                     files[link.rsplit("/", 1)[1]] = await response.read()
+                    file_types[link.rsplit("/", 1)[1]] = response.content_type
 
         names = [name for name, _ in events]
         assert names[0] == "progress"
@@ -152,6 +155,7 @@ async def test_run_streams_progress_and_delivers_outputs(tmp_path: Path) -> None
         zip_name = f"batch-{batch_id}-images.zip"
         report_name = f"batch-{batch_id}-report.xlsx"
         assert sorted(files) == [zip_name, report_name]
+        assert file_types == {zip_name: "application/zip", report_name: XLSX_TYPE}
         with zipfile.ZipFile(io.BytesIO(files[zip_name])) as archive:
             images = [name for name in archive.namelist() if name.endswith(".png")]
         assert len(images) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -23,6 +24,7 @@ from tests.web.privacy_rig import (
     user_id_of,
 )
 from tests.web.site import Site, WebClient, start_site
+from web.privacy.data_rights import counted
 
 PASSWORD = "correct horse battery"
 FIRST = "first@example.com"
@@ -33,7 +35,9 @@ SECOND_DISCORD_ID = "1180000000000000502"
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with start_site(tmp_path, with_bot=False) as running:
+    # With a measurement id, so the banner's choices are real and the export lists them.
+    measured = {"ga4_measurement_id": "G-EXPORT1", "meta_pixel_id": "4242"}
+    async with start_site(tmp_path, with_bot=False, web=measured) as running:
         yield running
 
 
@@ -208,6 +212,8 @@ async def test_delete_removes_every_row_and_file(
 
     assert status == 200
     assert "Your account is deleted" in html
+    assert "(es)" not in html and "(s)" not in html
+    assert re.search(r"with \d+ batch(es)?, \d+ Discord connections? and \d+ stored files?", html)
     assert await traces_in_database(site, stored) == []
     assert traces_in_files(site, stored) == []
     assert site.service.engine.connections.get(stored.connection_id) is None
@@ -339,3 +345,10 @@ async def age_last_login(site: Site, discord_id: str) -> None:
         assert user is not None
         assert user.password_hash is None
         user.last_login_at = utcnow() - timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"), [(0, "0 batches"), (1, "1 batch"), (2, "2 batches")]
+)
+def test_counted_uses_real_plurals(number: int, expected: str) -> None:
+    assert counted(number, "batch", "batches") == expected

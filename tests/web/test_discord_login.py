@@ -354,3 +354,16 @@ async def test_second_discord_user_gets_own_account(site: Site, browser: WebClie
     assert first.id != second.id
     assert second.email == "second@sandbox.invalid"
     assert second.display_name == "Second"
+
+
+async def test_discord_login_ignores_next_with_tab(site: Site, browser: WebClient) -> None:
+    await sign_up_with_discord(browser)
+
+    async with WebClient(site.base_url) as other_browser:
+        callback = await callback_from_discord(
+            other_browser, path="/login/discord?next=/%09/evil.example"
+        )
+        async with other_browser.http.get(callback, allow_redirects=False) as response:
+            location = response.headers.get("Location")
+
+    assert location == "/dashboard"

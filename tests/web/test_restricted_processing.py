@@ -78,3 +78,22 @@ async def test_connect_form_while_restricted_stores_nothing(site: Site, browser:
     assert CONNECT_RESTRICTED_MESSAGE in unescape(html)
     assert site.sandbox.user_token not in html
     assert await count_rows(site, MidjourneyConnection) == 0
+
+
+async def test_upload_while_restricted_shows_only_restriction(
+    site: Site, browser: WebClient
+) -> None:
+    await restrict(browser)
+
+    status, html, _ = await browser.post_form(
+        "/dashboard/upload",
+        {"upscale": "none", "mode": "fast"},
+        from_page="/dashboard",
+        files={"sheet": ("prompts.csv", b"prompt\na red fox\n", "text/csv")},
+    )
+
+    page = unescape(html)
+    assert status == 400
+    assert "Choose the Discord connection" not in page
+    assert page.count("Processing is restricted") == 1
+    assert PROCESSING_RESTRICTED_MESSAGE in page

@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from storage.models import User
-from web.accounts.limits import LIMITS_KEY, check_limits
+from web.accounts.limits import count_login_attempt, forget_failed_logins
 from web.accounts.passwords import hash_password, needs_rehash, verify_password
 from web.accounts.users import find_user_by_email, normalize_email
 from web.auth import current_user, log_in, log_out, log_out_everywhere, login_required, safe_next
@@ -47,8 +47,7 @@ async def login(request: web.Request) -> web.Response:
     email = normalize_email(str(form.get("email", "")))
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")) or None)
-    limits = request.app[LIMITS_KEY]
-    check_limits(request, limits.login_ip, limits.login_email, email)
+    count_login_attempt(request, email)
 
     async with request.app[DATABASE_KEY].sessions() as session:
         user = await find_user_by_email(session, email) if email else None
@@ -57,6 +56,7 @@ async def login(request: web.Request) -> web.Response:
         _log.info("failed login for user %s", user.id if user else "(unknown address)")
         context = _context(email, target, WRONG_CREDENTIALS)
         return await render(request, "accounts/login.html", context, status=401)
+    forget_failed_logins(request, email)
     if user.email_verified_at is None:
         context = _context(email, target, UNVERIFIED, unverified=True)
         return await render(request, "accounts/login.html", context, status=403)

@@ -145,6 +145,10 @@ async def download_file(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
 
     token = sign_download(
-        request.app[SECRET_KEY], batch_id, filename, ttl_seconds=DOWNLOAD_LINK_SECONDS
+        request.app[SECRET_KEY],
+        batch_id,
+        filename,
+        batch_created_at=batch.created_at,
+        ttl_seconds=DOWNLOAD_LINK_SECONDS,
     )
     raise web.HTTPSeeOther(f"/downloads/{token}")

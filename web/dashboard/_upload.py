@@ -18,6 +18,7 @@ from pipeline.batch_requests import PROCESSING_RESTRICTED_MESSAGE, EngineError
 from pipeline.intake import IntakeError, SheetIntake
 from storage.models import BatchOrigin, BatchStatus, User
 from web.auth import login_required
+from web.csrf import check_form_token, csrf_exempt
 from web.dashboard._forms import (
     MODE_CHOICES,
     UPSCALE_CHOICES,
@@ -63,6 +64,14 @@ async def batches_page(request: web.Request) -> web.Response:
     return await _render_dashboard(request, user, UploadChoices(), before=before)
 
 
+def _too_large_message(max_bytes: int) -> str:
+    mib = 1024 * 1024
+    return (
+        f"The file is larger than the limit of {max_bytes / mib:.1f} MiB. Remove unused sheets, "
+        "images or formatting, or split the rows over several files."
+    )
+
+
 async def _render_dashboard(
     request: web.Request,
     user: User,
@@ -91,12 +100,28 @@ async def _render_dashboard(
 
 
 @routes.post("/dashboard/upload")
+@csrf_exempt  # checked below, once the body is read: an oversized one gets this page's message
 @login_required
 async def upload_sheet(request: web.Request) -> web.Response:
     """Check an uploaded sheet row by row; store its valid rows as a batch waiting to run."""
     user = await require_user(request)
     engine = require_engine(request)
-    form = await request.post()
+    try:
+        form = await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        # aiohttp stops reading past client_max_size, before the file name is known. Nothing
+        # changes on this path, so the unread CSRF token does not matter.
+        max_bytes = request.app[SETTINGS_KEY].intake.max_upload_bytes
+        return await _render_dashboard(
+            request, user, UploadChoices(), form_error=_too_large_message(max_bytes), status=413
+        )
+    check_form_token(request, form)
+    # The engine rejects the batch too, but only after reading the sheet. A restricted
+    # dashboard has no connection to choose, so this check comes before the form's checks.
+    if user.restricted_at is not None:
+        return await _render_dashboard(
+            request, user, UploadChoices(), form_error=PROCESSING_RESTRICTED_MESSAGE, status=400
+        )
     try:
         choices = read_choices(form)
     except UploadFormError as error:
@@ -107,9 +132,6 @@ async def upload_sheet(request: web.Request) -> web.Response:
     async def reject(message: str) -> web.Response:
         return await _render_dashboard(request, user, choices, form_error=message, status=400)
 
-    # The engine rejects the batch too, but only after the sheet is read.
-    if user.restricted_at is not None:
-        return await reject(PROCESSING_RESTRICTED_MESSAGE)
     if not await _owns_connection(request, user, choices.connection_id):
         return await reject("Choose one of your own Discord connections.")
     field = form.get("sheet")

@@ -141,7 +141,10 @@ async def handle_consent(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(
             text="Unknown cookie choice: press Accept all, Reject all or Save choices."
         )
-    analytics, marketing = choice
+    web_settings = request.app[SETTINGS_KEY].web
+    # Consent is recorded only for a service the site really uses.
+    analytics = choice[0] and bool(web_settings.ga4_measurement_id)
+    marketing = choice[1] and bool(web_settings.meta_pixel_id)
     user = await current_user(request)
     visitor_id = visitor_id_of(request) or secrets.token_urlsafe(24)
     await record_consent(

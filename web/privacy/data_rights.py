@@ -124,7 +124,12 @@ async def handle_delete(request: web.Request) -> web.Response:
         visitor_id=visitor_id_of(request),
     )
     await log_out(request)
-    response = await render(request, "privacy/deleted.html", {"summary": summary})
+    deleted = (
+        f"{counted(summary.batches, 'batch', 'batches')}, "
+        f"{counted(summary.connections, 'Discord connection', 'Discord connections')} and "
+        f"{counted(summary.files, 'stored file', 'stored files')}"
+    )
+    response = await render(request, "privacy/deleted.html", {"deleted": deleted})
     response.del_cookie(VISITOR_COOKIE, path="/")
     return response
 
@@ -137,6 +142,11 @@ async def handle_delete_reauth(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/login/discord?next={quote(DELETE_PAGE, safe='')}")
 
 
+def counted(number: int, singular: str, plural: str) -> str:
+    """Return "1 batch", "2 batches", "0 batches": the number with the right noun."""
+    return f"{number} {singular if number == 1 else plural}"
+
+
 @routes.post(f"{PAGE}/restrict")
 @login_required
 async def handle_restrict(request: web.Request) -> web.Response:
@@ -147,7 +157,7 @@ async def handle_restrict(request: web.Request) -> web.Response:
     )
     flash(
         request,
-        f"Processing is restricted: {paused} connection(s) paused. "
+        f"Processing is restricted: {counted(paused, 'connection', 'connections')} paused. "
         "MidJAu sends nothing to Midjourney for you until you lift the restriction.",
         "success",
     )
@@ -162,7 +172,11 @@ async def handle_lift_restriction(request: web.Request) -> web.Response:
     resumed = await lift_restriction(
         request.app[DATABASE_KEY], request.app.get(ENGINE_KEY), user.id
     )
-    flash(request, f"The restriction is lifted: {resumed} connection(s) resumed.", "success")
+    flash(
+        request,
+        f"The restriction is lifted: {counted(resumed, 'connection', 'connections')} resumed.",
+        "success",
+    )
     raise web.HTTPSeeOther(PAGE)
 
 

@@ -43,7 +43,13 @@ def read_connect_form(form: Mapping[str, object]) -> ConnectForm:
         raise ConnectionFormError(
             "token", "Paste the Discord token of the account that runs Midjourney."
         )
-    if len(token) > MAX_TOKEN_LENGTH or any(character.isspace() for character in token):
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise ConnectionFormError(
+            "token",
+            f"That is too long for a Discord token: it has {len(token):,} characters, and a "
+            f"token has about 70 (at most {MAX_TOKEN_LENGTH}). Copy only the token, once.",
+        )
+    if any(character.isspace() for character in token):
         raise ConnectionFormError(
             "token",
             "That is not a Discord token: a token is one word of letters, digits, dots, "

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
+from pipeline.connection_checks import ConnectionCheckError
 from pipeline.engine import ProcessingRestrictedError
 from storage.models import MidjourneyConnection, User
 from web.auth import login_required
@@ -77,6 +78,11 @@ async def connect(request: web.Request) -> web.Response:
     except ProcessingRestrictedError as error:
         return await _render_page(
             request, user, status=409, connect_error=("token", str(error)), submitted=submitted
+        )
+    except ConnectionCheckError as error:
+        field_name = "channel_link" if error.about == "channel" else "token"
+        return await _render_page(
+            request, user, status=400, connect_error=(field_name, str(error)), submitted=submitted
         )
 
     _log.info("user %s connected connection %s from the web form", user.id, connection_id)

@@ -10,11 +10,22 @@
   var form = banner.querySelector("form");
   var opener = document.getElementById("cookie-settings");
 
+  // The banner is fixed at the bottom; the page gets as much room below its content, so
+  // the visitor can scroll every button of the page above it.
+  function makeRoom() {
+    document.body.style.paddingBottom = banner.hidden ? "" : banner.offsetHeight + "px";
+  }
+
   function openBanner(event) {
     if (event) {
       event.preventDefault();
     }
     banner.hidden = false;
+    var details = banner.querySelector("details");
+    if (details) {
+      details.open = true;
+    }
+    makeRoom();
     var first = banner.querySelector("input[type=checkbox]");
     if (first) {
       first.focus();
@@ -23,6 +34,7 @@
 
   function closeBanner() {
     banner.hidden = true;
+    makeRoom();
     if (opener) {
       opener.focus();
     }
@@ -78,6 +90,11 @@
     });
   }
 
+  makeRoom();
+  window.addEventListener("resize", makeRoom);
+  if (window.ResizeObserver) {
+    new ResizeObserver(makeRoom).observe(banner);
+  }
   form.addEventListener("submit", save);
   if (opener) {
     opener.addEventListener("click", openBanner);

@@ -44,14 +44,16 @@ def render_summary(intake: SheetIntake, *, closing: str, limit: int = MESSAGE_LI
     the attachment from ``problems_file`` lists them all.
     """
     header = defuse_mentions(summary_header(intake))
-    notices = [f"Note: {defuse_mentions(notice)}" for notice in intake.notices]
-    fixed = "\n".join([header, *notices, closing])
+    # A blank line ends the problem list, so Markdown does not run the notes and the
+    # closing advice into its last item; each note is a paragraph of its own.
+    tail = "\n\n".join([*(f"Note: {defuse_mentions(n)}" for n in intake.notices), closing])
+    fixed = f"{header}\n\n{tail}"
     room = limit - len(fixed) - 1
     lines = [f"- {defuse_mentions(describe_problem(problem))}" for problem in intake.problems]
     if not lines or room <= 0:
         return shorten(fixed, limit)
     listed = join_within(lines, room, more="…and {count} more (all in the attached file)")
-    return "\n".join([header, listed, *notices, closing])
+    return f"{header}\n{listed}\n\n{tail}"
 
 
 def problems_file(intake: SheetIntake) -> discord.File | None:

@@ -5,7 +5,7 @@ from bot.cogs.connections import RESUME_PREFIX
 from pipeline.engine import Engine
 from sandbox.actor import SandboxUser
 from sandbox.server import Sandbox
-from tests.bot.conftest import Message, buttons_of, by_bot
+from tests.bot.conftest import Message, buttons_of, by_bot, store_other_connection
 
 EPHEMERAL = 64
 
@@ -55,12 +55,11 @@ async def test_resume_by_other_user_is_rejected(
     bot: MidjauBot, sandbox: Sandbox, user: SandboxUser, engine: Engine
 ) -> None:
     owner_id = await engine.ensure_user("4242", "owner")
-    connection_id = await engine.add_connection(
+    connection_id = await store_other_connection(
+        engine,
         owner_id,
-        token="owner-token",
         guild_id=sandbox.guild_id,
         channel_id=sandbox.channel_id,
-        plan="pro",
         label="owner's account",
     )
     await engine.pause(connection_id, "Your token was rejected")

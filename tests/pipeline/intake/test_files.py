@@ -118,7 +118,7 @@ def test_csv_row_limit() -> None:
 
     message = _error_for(data, "many.csv", IntakeSettings(row_limit=10))
 
-    assert "has 12 prompt rows, more than the limit of 10" in message
+    assert "has more than 10 prompt rows, the limit (row 12 holds prompt 11)" in message
 
 
 async def test_load_sheet_reads_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,3 +137,20 @@ async def test_load_sheet_reads_in_a_worker_thread(monkeypatch: pytest.MonkeyPat
     assert intake.rows[0].prompts == ("a fox --ar 1:1",)
     assert len(threads) == 1
     assert threads[0] is not threading.main_thread()
+
+
+def test_csv_of_random_bytes_is_not_text() -> None:
+    data = bytes(range(256)) * 8
+
+    message = _error_for(data, "bin.csv")
+
+    assert message.startswith("bin.csv does not look like a text CSV file")
+    assert "Headers found" not in message
+
+
+def test_csv_with_one_vertical_tab_is_still_read() -> None:
+    data = ("prompt\n" + "a fox\x0bin snow\n" + "".join(f"fox {n}\n" for n in range(200))).encode()
+
+    intake = read_sheet(data, "notes.csv", settings=SETTINGS)
+
+    assert len(intake.rows) == 201

@@ -190,15 +190,15 @@ def test_rows_after_a_short_gap_are_read() -> None:
     assert "300 empty rows between prompt rows were skipped." in intake.notices
 
 
-def test_row_limit_names_count_and_limit() -> None:
+def test_row_limit_names_the_limit_and_the_first_row_past_it() -> None:
     rows = [["prompt"]] + [[f"prompt {n}"] for n in range(7)]
 
     with pytest.raises(IntakeError) as raised:
         read_rows(rows, IntakeSettings(row_limit=5))
 
     message = str(raised.value)
-    assert "has 7 prompt rows, more than the limit of 5" in message
-    assert "Split it into files of at most 5 rows" in message
+    assert "has more than 5 prompt rows, the limit (row 7 holds prompt 6)" in message
+    assert "Split it into files of at most 5 prompt rows" in message
 
 
 def test_row_limit_reached_exactly_is_accepted() -> None:
@@ -233,12 +233,11 @@ def test_xlsm_is_read_like_xlsx() -> None:
     assert intake.rows[0].prompts == ("a macro-enabled prompt",)
 
 
-def test_formula_without_cached_value_reads_empty() -> None:
-    # Cells are read with data_only=True, and openpyxl saves formulas without a cached
-    # result, so this formula reads as an empty cell.
+def test_formula_without_cached_value_keeps_its_text() -> None:
+    # openpyxl saves formulas without a cached result, so the report gets the formula text.
     intake = read_rows([["prompt", "notes"], ["a kite", "=1+1"]])
 
-    assert intake.rows[0].values == {"prompt": "a kite", "notes": ""}
+    assert intake.rows[0].values == {"prompt": "a kite", "notes": "=1+1"}
 
 
 def test_header_below_search_rows_is_not_found() -> None:

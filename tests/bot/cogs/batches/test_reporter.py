@@ -8,7 +8,7 @@ from pipeline.intake.model import SheetIntake, SheetRow
 from pipeline.progress import BatchOptions, BatchResult, BatchSummary
 from sandbox.actor import SandboxUser
 from sandbox.server import Sandbox
-from storage.models import BatchOrigin
+from storage.models import BatchOrigin, utcnow
 from tests.bot.conftest import buttons_of, by_bot
 
 KIB = 1024
@@ -190,6 +190,7 @@ async def test_results_over_limit_become_links_with_public_url(
         summary=summary(),
         zip_paths=[archive],
         discord_channel_id=sandbox.channel_id,
+        created_at=utcnow(),
     )
 
     await bot.reporter.on_batch_finished(result)

@@ -10,7 +10,7 @@ from pipeline.progress import BatchOptions
 from sandbox.actor import SandboxUser
 from sandbox.server import Sandbox
 from storage.models import Batch, BatchOrigin, BatchStatus, Job, JobStatus, SheetRow, utcnow
-from tests.bot.conftest import by_bot
+from tests.bot.conftest import by_bot, store_other_connection
 from tests.pipeline.engine_support import make_intake
 
 
@@ -111,8 +111,8 @@ async def test_retry_of_someone_elses_batch_is_rejected(
     connected_user_id: int,
 ) -> None:
     stranger = await engine.ensure_user("555000555", "stranger")
-    await engine.add_connection(
-        stranger, token="other-token", guild_id="1", channel_id="2", plan="basic"
+    await store_other_connection(
+        engine, stranger, guild_id="1180000000000000301", channel_id="1180000000000000302"
     )
     source_id = await finished_batch(engine, stranger, [JobStatus.FAILED])
 

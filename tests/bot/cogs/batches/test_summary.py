@@ -92,3 +92,15 @@ def test_problems_file_lists_all_problems() -> None:
 
 def test_no_problems_file_for_a_clean_sheet() -> None:
     assert problems_file(make_intake([good_row(2)])) is None
+
+
+def test_notes_and_closing_advice_stand_apart_from_the_last_problem() -> None:
+    intake = make_intake([good_row(2), bad_row(3)])
+    intake.notices.append("Columns MidJAu does not use, copied to the report: 'notes'.")
+
+    text = render_summary(intake, closing="Fix the sheet and send it again.")
+
+    paragraphs = text.split("\n\n")
+    assert paragraphs[0].splitlines()[-1].startswith("- Prompts row 3, column D")
+    assert paragraphs[1] == "Note: Columns MidJAu does not use, copied to the report: 'notes'."
+    assert paragraphs[2] == "Fix the sheet and send it again."
