@@ -109,3 +109,21 @@ async def test_reset_logs_out_other_sessions(site: Site) -> None:
         _, home = await logged_in.get("/")
 
     assert 'action="/logout"' not in home
+
+
+async def test_reset_mail_ignores_a_forged_host_header(site: Site) -> None:
+    async with WebClient(site.base_url) as client:
+        await client.sign_up_and_log_in(site, "host@example.com", PASSWORD)
+    async with WebClient(site.base_url) as client:
+        token = await client.csrf_token("/reset")
+        async with client.http.post(
+            client.url("/reset"),
+            data={"email": "host@example.com", "csrf_token": token},
+            headers={"Host": "evil.example"},
+        ) as response:
+            status = response.status
+    link = link_in(await site.smtp.wait_for("host@example.com", "/reset/"))
+
+    assert status == 200
+    assert link.startswith(site.base_url + "/reset/")
+    assert "evil.example" not in link

@@ -10,12 +10,28 @@ from web.mail import send_later
 
 def site_url(request: web.Request, path: str) -> str:
     """Return an absolute link to ``path`` on this site, for a mail."""
-    public_url = request.app[SETTINGS_KEY].web.public_url
-    if public_url:
-        return public_url.rstrip("/") + path
-    # NOTE: without a public URL the link follows the request's Host header, which a
-    # client controls; production sites set MIDJAU_WEB__PUBLIC_URL.
-    return f"{request.scheme}://{request.host}{path}"
+    return site_base(request) + path
+
+
+def site_base(request: web.Request) -> str:
+    """Return the site's address: the public URL, else the address it listens on.
+
+    Never the request's Host header: a client sets it, and a password-reset mail whose
+    link pointed at the client's host would hand it the victim's token.
+    """
+    settings = request.app[SETTINGS_KEY].web
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = settings.host if settings.host not in WILDCARD_HOSTS else "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    port = sockname[1] if sockname else settings.port
+    return f"http://{host}:{port}"
+
+
+# Addresses that mean "every interface"; a link needs one a browser can open.
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - compared, not bound
 
 
 def send_account_mail(request: web.Request, to: str, subject: str, body: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from web.accounts.mails import site_base
 from web.auth import current_user, log_in, safe_next
 from web.discord_login.accounts import (
     LinkRejectedError,
@@ -149,9 +150,7 @@ async def accept_discord_welcome(request: web.Request) -> web.Response:
 
 def callback_url(request: web.Request) -> str:
     """Return the callback address Discord sends the browser back to."""
-    public_url = request.app[SETTINGS_KEY].web.public_url
-    base = public_url.rstrip("/") if public_url else f"{request.scheme}://{request.host}"
-    return base + CALLBACK_PATH
+    return site_base(request) + CALLBACK_PATH
 
 
 def _started_login(request: web.Request) -> dict[str, Any]:
