@@ -149,17 +149,23 @@ async def find_user_connection(
     )
 
 
-async def is_account_connected_by_other_user(
-    session: AsyncSession, account_id: str, channel_id: str, user_id: int
-) -> bool:
-    """Return whether another user already connected this Discord account in this channel."""
-    other = await session.scalar(
-        select(MidjourneyConnection.id)
+async def other_connection_of_account(
+    session: AsyncSession, account_id: str, user_id: int, guild_id: str, channel_id: str
+) -> MidjourneyConnection | None:
+    """Return a connection of this Discord account other than the user's one in this channel.
+
+    One account runs one Midjourney queue, so a second connection anywhere, by anyone,
+    would double its pace and watch its replies twice.
+    """
+    return await session.scalar(
+        select(MidjourneyConnection)
         .where(
             MidjourneyConnection.discord_account_id == account_id,
-            MidjourneyConnection.channel_id == channel_id,
-            MidjourneyConnection.user_id != user_id,
+            ~(
+                (MidjourneyConnection.user_id == user_id)
+                & (MidjourneyConnection.guild_id == guild_id)
+                & (MidjourneyConnection.channel_id == channel_id)
+            ),
         )
         .limit(1)
     )
-    return other is not None

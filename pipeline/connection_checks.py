@@ -23,7 +23,7 @@ from midjourney.relay import (
     RelayError,
     TokenRejectedError,
 )
-from pipeline.accounts import is_account_connected_by_other_user
+from pipeline.accounts import other_connection_of_account
 from pipeline.batch_requests import EngineError
 from pipeline.connections import RelayConfig, RelayFactory
 
@@ -51,8 +51,12 @@ CAPTCHA_MESSAGE = (
 )
 UNREACHABLE_MESSAGE = "MidJAu could not reach Discord to check the account. Try again in a minute."
 ACCOUNT_TAKEN_MESSAGE = (
-    "This Discord account is already connected to another MidJAu account in this channel. "
+    "This Discord account is already connected to another MidJAu account. "
     "Disconnect it there first, or connect a different Discord account."
+)
+ACCOUNT_IN_OTHER_CHANNEL_MESSAGE = (
+    "This Discord account is already connected in channel {channel}. One account runs one "
+    "Midjourney queue, so disconnect that connection first, or connect that channel again."
 )
 
 
@@ -169,11 +173,21 @@ async def _ignore_event(event: ChannelEvent) -> None:
 
 
 async def ensure_account_is_free(
-    session: AsyncSession, account: CheckedAccount, channel_id: str, user_id: int
+    session: AsyncSession,
+    account: CheckedAccount,
+    user_id: int,
+    guild_id: str,
+    channel_id: str,
 ) -> None:
-    """Raise ConnectionCheckError when another user connected this account in this channel.
+    """Raise ConnectionCheckError when this Discord account is connected anywhere else.
 
-    Two users driving one account would double its pace and watch the same replies twice.
+    Connecting the user's own channel again is a replacement, not a second connection.
     """
-    if await is_account_connected_by_other_user(session, account.account_id, channel_id, user_id):
+    other = await other_connection_of_account(
+        session, account.account_id, user_id, guild_id, channel_id
+    )
+    if other is None:
+        return
+    if other.user_id != user_id:
         raise ConnectionCheckError(ACCOUNT_TAKEN_MESSAGE)
+    raise ConnectionCheckError(ACCOUNT_IN_OTHER_CHANNEL_MESSAGE.format(channel=other.channel_id))

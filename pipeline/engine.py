@@ -249,7 +249,7 @@ class Engine(BatchRequests):
             channel_id=channel_id,
         )
         async with self.ledger.transaction() as session:
-            await ensure_account_is_free(session, account, channel_id, user_id)
+            await ensure_account_is_free(session, account, user_id, guild_id, channel_id)
             connection = await find_user_connection(session, user_id, guild_id, channel_id)
             replaced = connection is not None
             if connection is None:

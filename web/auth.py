@@ -109,8 +109,9 @@ def safe_next(target: str | None, default: str = "/dashboard") -> str:
     if not target or not target.startswith("/") or "\\" in target:
         return default
     # Browsers drop tabs and line breaks inside URLs, so "/\t/evil" would become "//evil".
-    # In a Location header they also make aiohttp raise instead of answering.
-    if any(char <= " " or char == "\x7f" for char in target):
+    # In a Location header they also make aiohttp raise instead of answering. Only
+    # printable ASCII is kept, so no Unicode space or separator can play the same trick.
+    if not all(" " < char < "\x7f" for char in target):
         return default
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or target.startswith("//"):

@@ -71,6 +71,16 @@ async def test_second_user_cannot_connect_the_same_account(tmp_path: Path) -> No
         assert await connection_count(product) == 1
 
 
+async def test_same_account_in_another_channel_is_refused(tmp_path: Path) -> None:
+    async with start_product(tmp_path) as product:
+        other_channel = product.sandbox.general_channel_id
+
+        with pytest.raises(ConnectionCheckError, match="already connected in channel"):
+            await connect(product, product.user_id, channel_id=other_channel)
+
+        assert await connection_count(product) == 1
+
+
 async def test_connection_whose_session_cannot_start_is_paused(tmp_path: Path) -> None:
     async with start_product(tmp_path) as product:
         engine = product.service.engine

@@ -19,6 +19,9 @@ FOREIGN_TARGETS = (
     "/dashboard\r\nSet-Cookie: x=1",
     "javascript:alert(1)",
     "evil.example",
+    "/\u3000/evil.example",
+    "/\u0085/evil.example",
+    "/\u2028/evil.example",
 )
 
 
