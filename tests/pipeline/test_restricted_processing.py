@@ -46,6 +46,23 @@ async def count_rows(db: Database, model: type[Batch] | type[MidjourneyConnectio
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
+async def store_connection(
+    db: Database, cipher: TokenCipher, user_id: int, *, account_id: str
+) -> int:
+    async with db.sessions() as session, session.begin():
+        connection = MidjourneyConnection(
+            user_id=user_id,
+            guild_id=mj.GUILD_ID,
+            channel_id="12",
+            plan="pro",
+            token_ciphertext=cipher.encrypt("held-token"),
+            discord_account_id=account_id,
+        )
+        session.add(connection)
+        await session.flush()
+        return connection.id
+
+
 async def load_connection(db: Database, connection_id: int) -> MidjourneyConnection:
     async with db.sessions() as session:
         connection = await session.get(MidjourneyConnection, connection_id)
@@ -131,9 +148,9 @@ async def test_start_opens_no_session_for_restricted_owner(
         free_id = await stored.add_connection(
             free_user, token="free-token", guild_id=mj.GUILD_ID, channel_id="11", plan="pro"
         )
-        held_id = await stored.add_connection(
-            held_user, token="held-token", guild_id=mj.GUILD_ID, channel_id="12", plan="pro"
-        )
+        # Another Discord account: stored as connecting it would, since the recording
+        # relay answers every token with the same account.
+        held_id = await store_connection(db, cipher, held_user, account_id="1180000000000000699")
     # Restricted while no process ran, so the connection is still stored as active.
     await set_restricted(db, held_user, True)
 
