@@ -11,9 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aiohttp
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from midjourney.messages import ChannelMessage, EventSource, MessageCreated
@@ -21,19 +19,16 @@ from midjourney.replies import upscale_custom_id
 from pipeline.engine import Engine
 from pipeline.progress import BatchOptions
 from pipeline.variations import VariationStatus, renders_of
-from storage.crypto import TokenCipher
 from storage.models import BatchOrigin, FailureCategory, Image, ImageKind, Job, JobStatus
 from tests.pipeline import discord_payloads as mj
 from tests.pipeline.engine_support import (
     CdnServer,
     RecordingRelay,
-    fast_settings,
     make_intake,
     png_bytes,
     wait_for,
 )
 
-KEY = Fernet.generate_key()
 Build = Callable[..., Any]
 
 
@@ -43,32 +38,6 @@ async def cdn() -> AsyncIterator[CdnServer]:
     await server.start()
     yield server
     await server.stop()
-
-
-@pytest.fixture
-async def make_engine(db, blobs, tmp_path) -> AsyncIterator[Build]:
-    """Build engines on one database, as successive processes would; stop them all at the end."""
-    engines: list[Engine] = []
-    async with aiohttp.ClientSession() as http:
-
-        async def build(history=(), **timeouts) -> tuple[Engine, list[RecordingRelay]]:
-            relays: list[RecordingRelay] = []
-
-            def build_relay(config):
-                relay = RecordingRelay(config)
-                relay.history = list(history)
-                if not relay.checks_only:
-                    relays.append(relay)
-                return relay
-
-            settings = fast_settings(tmp_path, **timeouts)
-            engine = Engine(settings, db, blobs, http, TokenCipher(KEY), build_relay)
-            engines.append(engine)
-            return engine, relays
-
-        yield build
-        for engine in engines:
-            await engine.stop()
 
 
 def stall_presses(relay: RecordingRelay, custom_id_part: str) -> list[str]:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 
-import aiohttp
-import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from midjourney.messages import (
@@ -20,7 +16,6 @@ from midjourney.messages import (
 from pipeline.engine import Engine
 from pipeline.progress import BatchOptions
 from pipeline.tracker.tracker import MAX_SEND_ATTEMPTS
-from storage.crypto import TokenCipher
 from storage.models import (
     BatchOrigin,
     ConnectionState,
@@ -35,39 +30,10 @@ from tests.pipeline import discord_payloads as mj
 from tests.pipeline.engine_support import (
     CdnServer,
     RecordingRelay,
-    fast_settings,
     make_intake,
     png_bytes,
     wait_for,
 )
-
-KEY = Fernet.generate_key()
-
-
-@pytest.fixture
-async def make_engine(db, blobs, tmp_path) -> AsyncIterator[Callable]:
-    """Build engines on one database, as successive processes would; stop them all at the end."""
-    engines: list[Engine] = []
-    async with aiohttp.ClientSession() as http:
-
-        async def build(history=(), **timeouts) -> tuple[Engine, list[RecordingRelay]]:
-            relays: list[RecordingRelay] = []
-
-            def build_relay(config):
-                relay = RecordingRelay(config)
-                relay.history = list(history)
-                if not relay.checks_only:
-                    relays.append(relay)
-                return relay
-
-            settings = fast_settings(tmp_path, **timeouts)
-            engine = Engine(settings, db, blobs, http, TokenCipher(KEY), build_relay)
-            engines.append(engine)
-            return engine, relays
-
-        yield build
-        for engine in engines:
-            await engine.stop()
 
 
 async def jobs(engine: Engine) -> list[Job]:
