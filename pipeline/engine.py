@@ -374,7 +374,7 @@ class Engine(BatchRequests):
     # Internals ------------------------------------------------------------------------------------
 
     # The fetcher and the tracker read the runtimes through these, because the runner that
-    # holds them is built after the tracker it feeds.
+    # owns them is built after the tracker it feeds.
     def _runtime(self, connection_id: int | None) -> ConnectionRuntime | None:
         return self.connections.get(connection_id)
 

@@ -1,4 +1,4 @@
-"""Why a connection was paused, in plain English, and what its owner should do about it.
+"""Pause causes of a connection, in plain English, and the advice for its owner.
 
 A pause reason is stored as the text that caused it: Midjourney's embed title and
 description, or the relay's message for a Discord error. The cause is read back from that
@@ -16,7 +16,7 @@ RESTRICTED_REASON = "Processing restricted by the account owner"
 
 
 class PauseCause(StrEnum):
-    """What stopped a connection."""
+    """The cause that paused a connection."""
 
     PENDING_MODERATION = "pending-moderation"
     CAPTCHA = "captcha"
@@ -25,7 +25,7 @@ class PauseCause(StrEnum):
     TOKEN_REJECTED = "token-rejected"  # noqa: S105 - a cause's name, not a credential
     ACCESS_BLOCKED = "access-blocked"
     FAST_HOURS_USED_UP = "fast-hours-used-up"
-    # The account's Discord session did not open, e.g. Discord answered "Unknown Guild".
+    # The account's Discord session did not open, e.g. Discord returned "Unknown Guild".
     SESSION_FAILED = "session-failed"
     # The owner restricted the processing of their data; only lifting it resumes.
     RESTRICTED = "restricted"

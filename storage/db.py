@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 log = logging.getLogger(__name__)
 
-# How often, and how far apart, purge_deleted tries a checkpoint the readers block.
+# Attempts, and seconds between them, of purge_deleted's checkpoint while readers block it.
 PURGE_ATTEMPTS = 40
 PURGE_RETRY_SECONDS = 0.05
 

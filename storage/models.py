@@ -283,14 +283,14 @@ class MidjourneyConnection(Base):
     paused_at: Mapped[datetime | None] = mapped_column()
     # Link to the Midjourney or Discord message the user must acknowledge to go on, if any.
     pause_link: Mapped[str] = mapped_column(Text, default="")
-    # The user's choices for two Midjourney answers: switch to relax mode once fast hours
+    # The user's choices for two Midjourney replies: switch to relax mode once fast hours
     # are used up (instead of pausing), and press Appeal on soft moderation (instead of
     # failing the row at once).
     relax_when_fast_used_up: Mapped[bool] = mapped_column(Boolean, default=False)
     appeal_soft_moderation: Mapped[bool] = mapped_column(Boolean, default=False)
     # "relax" once fast hours ran out and the user chose to go on in relax; "" otherwise.
     speed_override: Mapped[str] = mapped_column(String(16), default="")
-    # Jobs in flight Midjourney really accepted before answering "queue full"; None until
+    # Jobs in flight Midjourney really accepted before replying "queue full"; None until
     # learned. The dispatcher keeps below it even when the plan allows more.
     learned_job_limit: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

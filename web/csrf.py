@@ -72,7 +72,7 @@ def check_token(request: web.Request, sent: str) -> None:
 
 
 def check_form_token(request: web.Request, form: Mapping[str, object]) -> None:
-    """Raise 403 unless the header or the already read ``form`` holds the CSRF token."""
+    """Raise 403 unless the header or the already read ``form`` contains the CSRF token."""
     field = form.get(FIELD_NAME)
     check_token(
         request, request.headers.get(HEADER_NAME) or (field if isinstance(field, str) else "")
@@ -81,7 +81,7 @@ def check_form_token(request: web.Request, form: Mapping[str, object]) -> None:
 
 def _is_exempt(request: web.Request) -> bool:
     if request.match_info.http_exception is not None:
-        # No such route or method: let the router's 404 or 405 answer.
+        # No such route or method: let the router return its 404 or 405.
         return True
     route_handler: Any = request.match_info.handler
     return bool(getattr(route_handler, "csrf_exempt", False))

@@ -212,7 +212,8 @@ async def test_delete_removes_every_row_and_file(
 
     assert status == 200
     assert "Your account is deleted" in html
-    assert "(es)" not in html and "(s)" not in html
+    assert "(es)" not in html
+    assert "(s)" not in html
     assert re.search(r"with \d+ batch(es)?, \d+ Discord connections? and \d+ stored files?", html)
     assert await traces_in_database(site, stored) == []
     assert traces_in_files(site, stored) == []
