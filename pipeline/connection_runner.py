@@ -183,7 +183,11 @@ class ConnectionRunner:
 
     async def stop_all(self) -> None:
         """Stop every runtime, the last started first."""
-        for runtime in reversed(list(self._runtimes.values())):
+        runtimes = list(reversed(self._runtimes.values()))
+        # Pause them all first, so their dispatchers end together rather than one by one.
+        for runtime in runtimes:
+            runtime.dispatcher.pause()
+        for runtime in runtimes:
             await runtime.stop()
         self._runtimes.clear()
 

@@ -30,6 +30,8 @@ MAX_HISTORY_PAGES = 10
 HISTORY_PAGE_SIZE = 100
 # Seconds of history read before the oldest job's send time, for clock skew.
 HISTORY_MARGIN_SECONDS = 60
+# Seconds a stopping dispatcher gets to end its loop before it is cancelled.
+DISPATCHER_STOP_GRACE_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,9 @@ class ConnectionRuntime:
         """Stop the dispatcher, then close the relay."""
         self.dispatcher.pause()
         if self.task is not None:
+            # A cancel inside a SQLite read leaves its snapshot open and blocks the checkpoint
+            # that purges deleted tokens, so the paused loop first gets time to end by itself.
+            await asyncio.wait({self.task}, timeout=DISPATCHER_STOP_GRACE_SECONDS)
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
         try:

@@ -147,18 +147,21 @@ class Dispatcher:
             self._wake.clear()
             delay = self._resume_at - asyncio.get_running_loop().time()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self._wait_for_wake(delay)  # a pause ends a back-off's wait
                 continue
             if await self.send_next():
                 continue
-            # Not wait_for: before Python 3.12 it can swallow a cancel that arrives with a
-            # wake-up (CPython gh-86296), and then the loop never stops.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(IDLE_RECHECK_SECONDS):
-                    await self._wake.wait()
+            await self._wait_for_wake(IDLE_RECHECK_SECONDS)
         log.info(
             "dispatcher of connection %s stopped: the connection is paused", self.connection_id
         )
+
+    async def _wait_for_wake(self, seconds: float) -> None:
+        # Not wait_for: before Python 3.12 it can swallow a cancel that arrives with a
+        # wake-up (CPython gh-86296), and then the loop never stops.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     async def send_next(self) -> bool:
         """Send the next job or variation if a slot is free; return whether one was taken."""

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 log = logging.getLogger(__name__)
 
 # Attempts, and seconds between them, of purge_deleted's checkpoint while readers block it.
-PURGE_ATTEMPTS = 40
+# Each attempt itself waits up to the busy timeout for the readers to finish.
+PURGE_ATTEMPTS = 3
 PURGE_RETRY_SECONDS = 0.05
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

@@ -66,6 +66,19 @@ async def test_remove_fails_unfinished_jobs_and_keeps_batch(rig: Rig) -> None:
     assert result.batch_id == batch_id
 
 
+async def test_remove_ends_backed_off_dispatcher(rig: Rig) -> None:
+    # A cancel inside a SQLite read would block the checkpoint that purges the token.
+    runtime = rig.engine.connections.get(rig.connection_id)
+    assert runtime is not None
+    assert runtime.task is not None
+    runtime.dispatcher.back_off(3600, "queue full")
+
+    await rig.engine.remove_connection(rig.connection_id, rig.user_id)
+
+    assert runtime.task.done()
+    assert not runtime.task.cancelled()
+
+
 async def test_remove_rejects_another_users_connection(rig: Rig) -> None:
     other_user = await rig.engine.ensure_user("999000999000999000", "someone else")
 
