@@ -9,8 +9,10 @@ back it stays paused.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -47,6 +49,9 @@ _TAKEN_RENDER_STATUSES = frozenset(
 
 ConnectionResumer = Callable[[int], Awaitable[bool]]
 
+# Seconds the checks in progress get to end when the probes close, before they are cancelled.
+CLOSE_GRACE_SECONDS = 5.0
+
 
 class PauseProbes:
     """Probe each paused connection on a timer; resume it when its account works again."""
@@ -65,7 +70,7 @@ class PauseProbes:
         self.connections = connections
         self._resume = resume
         self._own = own
-        self._probes: dict[int, asyncio.Task[None]] = {}
+        self._probes: dict[int, _Probe] = {}
         # Connection id → when its trial job was let through.
         self._trials: dict[int, datetime] = {}
         ledger.subscribe(self._on_job_changed)
@@ -80,32 +85,49 @@ class PauseProbes:
         return self._trials.pop(connection_id, None)
 
     async def close(self) -> None:
-        """Stop every probe."""
+        """Stop every probe and wait for the checks in progress to end."""
         probes = list(self._probes.values())
         self._probes.clear()
         for probe in probes:
-            probe.cancel()
-        await asyncio.gather(*probes, return_exceptions=True)
+            probe.stopped.set()
+        tasks = [probe.task for probe in probes]
+        if not tasks:
+            return
+        _, stuck = await asyncio.wait(tasks, timeout=CLOSE_GRACE_SECONDS)
+        for task in stuck:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def probe_later(self, connection_id: int) -> None:
         """Check a paused connection every ``probe_seconds`` until it is no longer paused."""
         probe = self._probes.get(connection_id)
-        if probe is not None and not probe.done():
+        if probe is not None and not probe.task.done():
             return
-        self._probes[connection_id] = asyncio.create_task(
-            self._probe_until_resumed(connection_id), name=f"probe of connection {connection_id}"
+        stopped = asyncio.Event()
+        task = asyncio.create_task(
+            self._probe_until_resumed(connection_id, stopped),
+            name=f"probe of connection {connection_id}",
         )
+        self._probes[connection_id] = _Probe(task, stopped)
+
+    def task_of(self, connection_id: int) -> asyncio.Task[None] | None:
+        """Return the task probing a connection, if one does."""
+        probe = self._probes.get(connection_id)
+        return None if probe is None else probe.task
 
     def stop(self, connection_id: int) -> None:
-        """Stop checking a connection and forget its trial job."""
+        """Stop checking a connection and forget its trial job.
+
+        A check in progress finishes first: a cancel inside a SQLite read would leave the
+        read's snapshot open and block the checkpoint that purges deleted tokens.
+        """
         self._trials.pop(connection_id, None)
         probe = self._probes.pop(connection_id, None)
-        if probe is not None and probe is not asyncio.current_task():
-            probe.cancel()
+        if probe is not None:
+            probe.stopped.set()
 
-    async def _probe_until_resumed(self, connection_id: int) -> None:
-        while True:
-            await asyncio.sleep(self.probe_seconds)
+    async def _probe_until_resumed(self, connection_id: int, stopped: asyncio.Event) -> None:
+        while not await _set_within(stopped, self.probe_seconds):
             try:
                 if await self._probe(connection_id):
                     return
@@ -154,6 +176,20 @@ class PauseProbes:
 
     async def _resume_checked(self, connection_id: int) -> None:
         await self._resume(connection_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    task: asyncio.Task[None]
+    stopped: asyncio.Event
+
+
+async def _set_within(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``event``; return whether it was set."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
 
 
 async def _discord_accepts(runtime: ConnectionRuntime, connection_id: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,18 @@ async def test_remove_ends_backed_off_dispatcher(rig: Rig) -> None:
 
     assert runtime.task.done()
     assert not runtime.task.cancelled()
+
+
+async def test_remove_ends_probe_of_paused_connection(rig: Rig) -> None:
+    await rig.engine.health.pause(rig.connection_id, "Your subscription has ended")
+    probe = rig.engine.health.probes.task_of(rig.connection_id)
+    assert probe is not None
+
+    await rig.engine.remove_connection(rig.connection_id, rig.user_id)
+    await asyncio.wait_for(probe, timeout=5)
+
+    assert not probe.cancelled()
+    assert rig.engine.health.probes.task_of(rig.connection_id) is None
 
 
 async def test_remove_rejects_another_users_connection(rig: Rig) -> None:
