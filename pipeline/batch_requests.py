@@ -8,8 +8,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from sqlalchemy import func, select
+
 from pipeline.accounts import first_active_connection_id, is_restricted
 from pipeline.batches import insert_batch, list_job_ids, list_open_batch_ids
+from pipeline.durations import daily_cap_notice
 from pipeline.progress import BatchOptions, BatchProgress, BatchResult
 from pipeline.retries import (
     FinishedBatch,
@@ -18,9 +21,10 @@ from pipeline.retries import (
     load_finished_batch,
     retryable_jobs,
 )
-from storage.models import Batch, BatchOrigin, BatchStatus, JobStatus
+from storage.models import Batch, BatchOrigin, BatchStatus, Job, JobStatus, MidjourneyConnection
 
 if TYPE_CHECKING:
+    from midjau.settings import Settings
     from pipeline.completion import JobCompletion
     from pipeline.connection_runner import ConnectionRunner
     from pipeline.finishing import BatchFinisher
@@ -54,6 +58,7 @@ class ProcessingRestrictedError(EngineError):
 class BatchRequests:
     """Store, queue, cancel and retry a user's batches, and report on them."""
 
+    settings: Settings
     db: Database
     ledger: JobLedger
     completion: JobCompletion
@@ -199,6 +204,17 @@ class BatchRequests:
         )
         self._batch_queued(retry.batch_id, retry.connection_id)
         return retry.batch_id
+
+    async def pace_notice(self, batch_id: int) -> str | None:
+        """Return the days the batch takes when it has more jobs than its daily cap, or None."""
+        async with self.db.sessions() as session:
+            jobs = await session.scalar(select(func.count()).where(Job.batch_id == batch_id))
+            daily_cap = await session.scalar(
+                select(MidjourneyConnection.daily_cap)
+                .join(Batch, Batch.connection_id == MidjourneyConnection.id)
+                .where(Batch.id == batch_id)
+            )
+        return daily_cap_notice(jobs or 0, daily_cap or self.settings.pacing.daily_cap)
 
     async def finished_batches(self, user_id: int, limit: int = 25) -> list[FinishedBatch]:
         """Return the user's most recently finished batches, newest first."""

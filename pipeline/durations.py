@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+HOURS_PER_DAY = 24
+
 # Below this many seconds a fraction is kept ("2.5 s"), because timeouts this short are
 # set in tenths (the sandbox scales minutes down to seconds).
 _TENTHS_BELOW_SECONDS = 10
@@ -20,3 +22,19 @@ def format_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     return f"{secs} s"
+
+
+def daily_cap_notice(jobs: int, daily_cap: int) -> str | None:
+    """Return the days a batch takes when it has more jobs than the daily cap, or None.
+
+    The cap counts prompts sent in any 24 hours, so job ``cap + 1`` waits a day after the
+    first one and the last of ``jobs`` goes out after ``(jobs - 1) // cap`` days.
+    """
+    if daily_cap <= 0 or jobs <= daily_cap:
+        return None
+    days = (jobs - 1) // daily_cap
+    return (
+        f"At this connection's daily cap of {daily_cap:,} prompts per {HOURS_PER_DAY} hours, "
+        f"the {jobs:,} jobs take more than {days} day{'' if days == 1 else 's'}. "
+        "A higher cap in the connection's settings makes it shorter, at more risk to the account."
+    )

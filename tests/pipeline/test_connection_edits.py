@@ -165,3 +165,28 @@ async def test_set_pace_rejects_another_user(rig: Rig) -> None:
     )
 
     assert changed is False
+
+
+async def test_pace_notice_uses_connection_daily_cap(rig: Rig) -> None:
+    await rig.engine.set_connection_pace(
+        rig.connection_id, rig.user_id, daily_cap=2, min_gap_seconds=None
+    )
+    intake = make_intake([f"a lighthouse number {n}" for n in range(5)])
+    batch_id = await rig.engine.create_batch(
+        rig.user_id, intake, BatchOptions(), origin=BatchOrigin.WEB, confirmed=False
+    )
+
+    notice = await rig.engine.pace_notice(batch_id)
+
+    assert notice is not None
+    assert "daily cap of 2 prompts" in notice
+    assert "the 5 jobs take more than 2 days" in notice
+
+
+async def test_pace_notice_none_under_default_cap(rig: Rig) -> None:
+    intake = make_intake(["a lighthouse", "a harbour"])
+    batch_id = await rig.engine.create_batch(
+        rig.user_id, intake, BatchOptions(), origin=BatchOrigin.WEB, confirmed=False
+    )
+
+    assert await rig.engine.pace_notice(batch_id) is None

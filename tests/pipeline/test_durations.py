@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.durations import format_duration
+from pipeline.durations import daily_cap_notice, format_duration
 
 
 @pytest.mark.parametrize(
@@ -32,3 +32,24 @@ def test_short_durations_keep_tenths(seconds: float, text: str) -> None:
 
 def test_negative_duration_reads_zero() -> None:
     assert format_duration(-5) == "0 s"
+
+
+@pytest.mark.parametrize(("jobs", "daily_cap"), [(1, 1000), (1000, 1000), (5, 0)])
+def test_daily_cap_notice_none_within_a_day(jobs: int, daily_cap: int) -> None:
+    assert daily_cap_notice(jobs, daily_cap) is None
+
+
+@pytest.mark.parametrize(
+    ("jobs", "daily_cap", "days"),
+    [
+        (1001, 1000, "more than 1 day."),
+        (2000, 1000, "more than 1 day."),
+        (15000, 1000, "more than 14 days."),
+    ],
+)
+def test_daily_cap_notice_counts_full_days(jobs: int, daily_cap: int, days: str) -> None:
+    notice = daily_cap_notice(jobs, daily_cap)
+
+    assert notice is not None
+    assert f"the {jobs:,} jobs take {days}" in notice
+    assert f"daily cap of {daily_cap:,} prompts per 24 hours" in notice

@@ -53,6 +53,23 @@ async def test_upload_shows_row_errors_before_running(tmp_path: Path) -> None:
         assert batch.user_id == user_id
 
 
+async def test_check_page_says_days_beyond_daily_cap(tmp_path: Path) -> None:
+    async with start_site(tmp_path) as site:
+        client, user_id = await logged_in_client(site, "ada@example.com")
+        connection_id = await connect_sandbox(site, user_id)
+        await site.service.engine.set_connection_pace(
+            connection_id, user_id, daily_cap=2, min_gap_seconds=None
+        )
+        async with client:
+            status, html = await upload(
+                client, ["a red fox", "a blue owl", "a green frog"], connection_id=connection_id
+            )
+
+        assert status == 200
+        assert 'id="pace-notice"' in html
+        assert "daily cap of 2 prompts per 24 hours, the 3 jobs take more than 1 day" in html
+
+
 async def test_sheet_without_valid_rows_makes_no_batch(tmp_path: Path) -> None:
     async with start_site(tmp_path) as site:
         client, user_id = await logged_in_client(site, "ada@example.com")

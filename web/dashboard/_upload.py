@@ -147,6 +147,7 @@ async def upload_sheet(request: web.Request) -> web.Response:
         return await reject(str(error))
 
     batch_id = None
+    pace_notice = None
     if intake.accepted_rows:
         try:
             batch_id = await engine.create_batch(
@@ -167,7 +168,8 @@ async def upload_sheet(request: web.Request) -> web.Response:
             len(intake.accepted_rows),
             intake.job_count,
         )
-    return await _render_check(request, intake, batch_id)
+        pace_notice = await engine.pace_notice(batch_id)
+    return await _render_check(request, intake, batch_id, pace_notice)
 
 
 async def _owns_connection(request: web.Request, user: User, connection_id: int | None) -> bool:
@@ -179,12 +181,13 @@ async def _owns_connection(request: web.Request, user: User, connection_id: int 
 
 
 async def _render_check(
-    request: web.Request, intake: SheetIntake, batch_id: int | None
+    request: web.Request, intake: SheetIntake, batch_id: int | None, pace_notice: str | None
 ) -> web.Response:
     problems = intake.problems
     context: dict[str, Any] = {
         "intake": intake,
         "batch_id": batch_id,
+        "pace_notice": pace_notice,
         "accepted": len(intake.accepted_rows),
         "jobs": intake.job_count,
         "invalid": sum(1 for row in intake.rows if row.status == "invalid"),

@@ -56,6 +56,8 @@ class PreparedSheet:
     started: bool
     total_jobs: int = 0
     files: list[discord.File] = field(default_factory=list)
+    # The notice of the days the batch takes at its connection's daily cap, if over one.
+    pace_notice: str | None = None
 
 
 async def prepare_sheet(
@@ -107,7 +109,11 @@ async def prepare_sheet(
     if start:
         bot.reporter.track(await engine.progress(batch_id))
     return PreparedSheet(
-        intake=intake, batch_id=batch_id, started=start, total_jobs=intake.job_count
+        intake=intake,
+        batch_id=batch_id,
+        started=start,
+        total_jobs=intake.job_count,
+        pace_notice=await engine.pace_notice(batch_id),
     )
 
 
@@ -129,12 +135,14 @@ def compose_reply(prepared: PreparedSheet) -> SheetReply:
         closing = "Nothing can run. Fix the rows listed and send the sheet again."
         return SheetReply(render_summary(intake, closing=closing), files, None)
 
+    notes = [prepared.pace_notice] if prepared.pace_notice else []
     if prepared.started:
         closing = (
             f"Batch {prepared.batch_id} started with {prepared.total_jobs} jobs; "
             "its progress is posted in this channel."
         )
-        content = "\n".join([defuse_mentions(summary_header(intake)), closing])
+        lines = [defuse_mentions(summary_header(intake)), *(f"Note: {n}" for n in notes)]
+        content = "\n".join([*lines, closing])
         return SheetReply(content, files, None)
 
     view = discord.ui.View(timeout=None)
@@ -147,4 +155,4 @@ def compose_reply(prepared: PreparedSheet) -> SheetReply:
         label = "Run this sheet"
     view.add_item(RunBatchButton(prepared.batch_id, label))
     view.add_item(CancelBatchButton(prepared.batch_id))
-    return SheetReply(render_summary(intake, closing=closing), files, view)
+    return SheetReply(render_summary(intake, closing=closing, notes=notes), files, view)

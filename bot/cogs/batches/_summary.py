@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import discord
 
@@ -37,8 +38,16 @@ def summary_header(intake: SheetIntake) -> str:
     return f"{name}: {invalid} {_plural(invalid, 'row')} {_be(invalid)} invalid; {ready}."
 
 
-def render_summary(intake: SheetIntake, *, closing: str, limit: int = MESSAGE_LIMIT) -> str:
-    """Render the summary message: header, one line per problem, notices, then ``closing``.
+def render_summary(
+    intake: SheetIntake,
+    *,
+    closing: str,
+    notes: Sequence[str] = (),
+    limit: int = MESSAGE_LIMIT,
+) -> str:
+    """Render the summary message: header, one line per problem, notes, then ``closing``.
+
+    The notes are the sheet's notices followed by ``notes``.
 
     Problems that do not fit in ``limit`` characters are counted in an "and N more" line;
     the attachment from ``problems_file`` lists them all.
@@ -46,7 +55,8 @@ def render_summary(intake: SheetIntake, *, closing: str, limit: int = MESSAGE_LI
     header = defuse_mentions(summary_header(intake))
     # A blank line ends the problem list, so Markdown does not run the notes and the
     # closing advice into its last item; each note is a paragraph of its own.
-    tail = "\n\n".join([*(f"Note: {defuse_mentions(n)}" for n in intake.notices), closing])
+    all_notes = [*intake.notices, *notes]
+    tail = "\n\n".join([*(f"Note: {defuse_mentions(n)}" for n in all_notes), closing])
     fixed = f"{header}\n\n{tail}"
     room = limit - len(fixed) - 1
     lines = [f"- {defuse_mentions(describe_problem(problem))}" for problem in intake.problems]

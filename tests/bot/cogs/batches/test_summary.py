@@ -1,3 +1,4 @@
+from bot.cogs.batches._sheets import PreparedSheet, compose_reply
 from bot.cogs.batches._summary import (
     PROBLEMS_FILENAME,
     describe_problem,
@@ -104,3 +105,19 @@ def test_notes_and_closing_advice_stand_apart_from_the_last_problem() -> None:
     assert paragraphs[0].splitlines()[-1].startswith("- Prompts row 3, column D")
     assert paragraphs[1] == "Note: Columns MidJAu does not use, copied to the report: 'notes'."
     assert paragraphs[2] == "Fix the sheet and send it again."
+
+
+async def test_reply_notes_days_beyond_daily_cap() -> None:
+    notice = "At this connection's daily cap of 2 prompts per 24 hours, ..."
+    waiting = PreparedSheet(make_intake([good_row(2)]), batch_id=4, started=False)
+    waiting.pace_notice = notice
+    started = PreparedSheet(make_intake([good_row(2)]), batch_id=5, started=True)
+    started.pace_notice = notice
+
+    waiting_text = compose_reply(waiting).content
+    started_text = compose_reply(started).content
+
+    assert f"Note: {notice}" in waiting_text
+    assert waiting_text.index("Note:") < waiting_text.index("Press Run to start.")
+    assert f"Note: {notice}" in started_text
+    assert started_text.index("Note:") < started_text.index("Batch 5 started")
