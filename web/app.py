@@ -18,7 +18,7 @@ from storage.db import Database
 from storage.models import Batch
 from web.content_types import attachment_headers
 from web.csrf import csrf_middleware
-from web.errors import error_middleware
+from web.errors import error_middleware, quiet_malformed_requests
 from web.headers import add_security_headers
 from web.keys import (
     BLOBS_KEY,
@@ -83,6 +83,7 @@ def create_app(
 
     setup_templates(app)
     setup_mail(app)
+    quiet_malformed_requests()
     app.on_response_prepare.append(add_security_headers)
     app.router.add_get("/health", handle_health)
     app.router.add_get("/downloads/{token}", handle_download)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.typedefs import Handler
 
 from web.render import render
@@ -90,3 +91,30 @@ def _copy_allowed_headers(headers: object, response: web.StreamResponse) -> None
         value = getattr(headers, "get", lambda _name: None)(name)
         if value:
             response.headers[name] = value
+
+
+class MalformedRequestFilter(logging.Filter):
+    """Turn aiohttp's traceback for a malformed HTTP request into one warning line.
+
+    Such requests (an overlong header, a broken request line) come from clients, not from
+    a fault of the site, and aiohttp replies to them with a 400 itself.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, BadHttpMessage):
+            return True
+        client = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg = "malformed HTTP request from %s rejected: %s %.200r"
+        record.args = (client, type(error).__name__, error.message)
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+MALFORMED_REQUEST_FILTER = MalformedRequestFilter()
+
+
+def quiet_malformed_requests() -> None:
+    """Log malformed HTTP requests as warnings. Adding the same filter twice keeps one."""
+    logging.getLogger("aiohttp.server").addFilter(MALFORMED_REQUEST_FILTER)

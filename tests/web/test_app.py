@@ -1,3 +1,5 @@
+import asyncio
+import logging
 import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -229,3 +231,24 @@ async def test_deleted_batch_link_never_opens_reused_id(
     assert reused_status == 404
     assert b"next user" not in reused_body
     assert own_status == 200
+
+
+async def test_malformed_request_logs_one_warning(
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve_app(create_app(settings, database, SECRET)) as base_url:
+        host, port = base_url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 20_000 + b"\r\n\r\n")
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+
+    assert status_line.split()[1] == b"400"
+    server_records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(server_records) == 1
+    record = server_records[0]
+    assert record.levelno == logging.WARNING
+    assert record.exc_info is None
+    assert "malformed HTTP request from 127.0.0.1 rejected: LineTooLong" in record.getMessage()
