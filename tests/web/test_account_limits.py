@@ -10,7 +10,12 @@ from pydantic import ValidationError
 
 from midjau.settings import WebSettings
 from tests.web.site import PASSWORD, Site, WebClient, start_site
-from web.accounts.limits import FAILED_LOGINS_PER_CLIENT_AND_EMAIL
+from web.accounts.devices import DEVICE_COOKIE
+from web.accounts.limits import (
+    FAILED_LOGINS_PER_CLIENT_AND_EMAIL,
+    FAILED_LOGINS_PER_DEVICE,
+    FAILED_LOGINS_PER_EMAIL,
+)
 
 OWNER = "owner@example.com"
 PROXY_SITE = {"trusted_proxies": ["127.0.0.1"]}
@@ -78,6 +83,49 @@ async def test_stranger_behind_proxy_cannot_lock_out_owner(site: Site) -> None:
 
     assert stranger[-1] == 429
     assert owner == 303
+
+
+async def lock_out_owner(site: Site) -> list[int]:
+    """Guess the owner's password once from each of more addresses than the email limit."""
+    async with WebClient(site.base_url) as stranger:
+        return [
+            await log_in_from(stranger, "guess", forwarded_for=f"203.0.113.{attempt}")
+            for attempt in range(FAILED_LOGINS_PER_EMAIL + 1)
+        ]
+
+
+async def test_known_browser_logs_in_while_address_locked(site: Site) -> None:
+    async with WebClient(site.base_url) as owner, WebClient(site.base_url) as new_browser:
+        first = await log_in_from(owner, PASSWORD)
+        guesses = await lock_out_owner(site)
+        new_browser_status = await log_in_from(new_browser, PASSWORD, "198.51.100.7")
+        owner_status = await log_in_from(owner, PASSWORD, "198.51.100.7")
+
+    assert first == 303
+    assert guesses[-1] == 429
+    assert new_browser_status == 429
+    assert owner_status == 303
+
+
+async def test_known_browser_has_own_failure_limit(site: Site) -> None:
+    async with WebClient(site.base_url) as owner:
+        await log_in_from(owner, PASSWORD)
+        # From a new address each time, so only the device's own limit can apply.
+        statuses = [
+            await log_in_from(owner, "wrong guess", f"198.51.100.{attempt}")
+            for attempt in range(FAILED_LOGINS_PER_DEVICE + 1)
+        ]
+
+    assert statuses == [401] * FAILED_LOGINS_PER_DEVICE + [429]
+
+
+async def test_forged_device_cookie_counts_as_unknown(site: Site) -> None:
+    async with WebClient(site.base_url) as owner:
+        owner.http.cookie_jar.update_cookies({DEVICE_COOKIE: "abc.0123456789abcdef"})
+        await lock_out_owner(site)
+        status = await log_in_from(owner, PASSWORD, "198.51.100.7")
+
+    assert status == 429
 
 
 async def test_forged_left_entries_do_not_reset_the_count(site: Site) -> None:

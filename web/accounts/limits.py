@@ -20,6 +20,8 @@ WINDOW_SECONDS = 15 * 60
 FAILED_LOGINS_PER_CLIENT_AND_EMAIL = 5
 FAILED_LOGINS_PER_EMAIL = 20
 FAILED_LOGINS_PER_IP = 100
+# A browser with a device cookie for the address is counted on its own, not per email.
+FAILED_LOGINS_PER_DEVICE = 5
 
 
 def _limiter(limit: int) -> RateLimiter:
@@ -36,6 +38,9 @@ class AccountLimits:
     )
     failed_login_ip_email: RateLimiter = field(
         default_factory=lambda: _limiter(FAILED_LOGINS_PER_CLIENT_AND_EMAIL)
+    )
+    failed_login_device: RateLimiter = field(
+        default_factory=lambda: _limiter(FAILED_LOGINS_PER_DEVICE)
     )
     # Reset and "send the link again" both send mail, so they share these.
     mail_ip: RateLimiter = field(default_factory=lambda: _limiter(30))
@@ -56,29 +61,35 @@ def check_limits(
         _too_many(request)
 
 
-def count_login_attempt(request: web.Request, email: str) -> None:
+def count_login_attempt(request: web.Request, email: str, device: str | None) -> None:
     """Count a login attempt; raise 429 when too many failed lately for the client or email.
 
     Every attempt counts before the password is checked, so a burst of parallel guesses
     cannot slip past; a login that succeeds is taken back by ``forget_failed_logins``.
+    A browser with a device cookie for the email (``device``) is counted per cookie instead
+    of per email, so other clients' failures do not lock it out.
     """
     limits = request.app[LIMITS_KEY]
     ip = client_address(request)
     allowed = [limits.failed_login_ip.hit(ip)]
-    if email:
+    if device:
+        allowed.append(limits.failed_login_device.hit(device))
+    elif email:
         allowed.append(limits.failed_login_email.hit(email))
         allowed.append(limits.failed_login_ip_email.hit(f"{ip} {email}"))
     if not all(allowed):
         _too_many(request)
 
 
-def forget_failed_logins(request: web.Request, email: str) -> None:
-    """After the right password: clear the email's failed logins, uncount this attempt."""
+def forget_failed_logins(request: web.Request, email: str, device: str | None) -> None:
+    """After the right password: clear the failed logins, uncount this attempt."""
     limits = request.app[LIMITS_KEY]
     ip = client_address(request)
     limits.failed_login_ip.release(ip)
     limits.failed_login_email.forget(email)
     limits.failed_login_ip_email.forget(f"{ip} {email}")
+    if device:
+        limits.failed_login_device.forget(device)
 
 
 def _too_many(request: web.Request) -> NoReturn:

@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from storage.models import User
+from web.accounts.devices import issue_device_cookie, known_device
 from web.accounts.limits import count_login_attempt, forget_failed_logins
 from web.accounts.passwords import hash_password, needs_rehash, verify_password
 from web.accounts.users import find_user_by_email, normalize_email
@@ -47,7 +48,8 @@ async def login(request: web.Request) -> web.Response:
     email = normalize_email(str(form.get("email", "")))
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")) or None)
-    count_login_attempt(request, email)
+    device = known_device(request, email)
+    count_login_attempt(request, email, device)
 
     async with request.app[DATABASE_KEY].sessions() as session:
         user = await find_user_by_email(session, email) if email else None
@@ -56,7 +58,7 @@ async def login(request: web.Request) -> web.Response:
         _log.info("failed login for user %s", user.id if user else "(unknown address)")
         context = _context(email, target, WRONG_CREDENTIALS)
         return await render(request, "accounts/login.html", context, status=401)
-    forget_failed_logins(request, email)
+    forget_failed_logins(request, email, device)
     if user.email_verified_at is None:
         context = _context(email, target, UNVERIFIED, unverified=True)
         return await render(request, "accounts/login.html", context, status=403)
@@ -64,7 +66,9 @@ async def login(request: web.Request) -> web.Response:
     if needs_rehash(password_hash or ""):
         await _store_new_hash(request, user, password)
     await log_in(request, user)
-    raise web.HTTPSeeOther(target)
+    redirect = web.HTTPSeeOther(target)
+    issue_device_cookie(request, redirect, email)
+    raise redirect
 
 
 async def _store_new_hash(request: web.Request, user: User, password: str) -> None:
