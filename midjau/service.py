@@ -30,6 +30,7 @@ from storage.blobs import LocalBlobStore
 from storage.crypto import TokenCipher, load_or_create_key
 from storage.db import Database
 from web.app import create_app
+from web.auth import forget_expired_sessions
 
 _log = logging.getLogger(__name__)
 
@@ -179,6 +180,13 @@ class Service:
             retention_days=self.settings.output_retention_days,
         )
 
+    async def forget_expired_sessions(self) -> int:
+        """Delete the records of logged-out sessions whose cookies have all expired."""
+        count = await forget_expired_sessions(self.db)
+        if count:
+            _log.info("deleted %d ended session(s) whose cookies have expired", count)
+        return count
+
     def _start_scheduler(self) -> None:
         scheduler = AsyncIOScheduler(timezone="UTC")
         scheduler.add_job(
@@ -194,6 +202,14 @@ class Service:
             "interval",
             minutes=RETENTION_INTERVAL_MINUTES,
             id="retention",
+            coalesce=True,
+            max_instances=1,
+        )
+        scheduler.add_job(
+            self.forget_expired_sessions,
+            "interval",
+            hours=1,
+            id="ended-sessions",
             coalesce=True,
             max_instances=1,
         )

@@ -225,6 +225,20 @@ class EmailToken(Base):
     user: Mapped[User] = relationship(back_populates="email_tokens")
 
 
+class EndedSession(Base):
+    """A logged-out session: copies of its cookie no longer log anyone in.
+
+    The row is kept until ``expires_at``, when every copy of the cookie has expired anyway.
+    """
+
+    __tablename__ = "ended_sessions"
+
+    # The random id the session got at login.
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class ConsentRecord(Base):
     """One cookie choice of a user or a visitor; the newest record is the current choice."""
 

@@ -6,14 +6,17 @@ import functools
 import logging
 import secrets
 import time
+from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 from aiohttp_session import new_session
+from sqlalchemy import delete
 
-from storage.models import User, utcnow
+from storage.db import Database
+from storage.models import EndedSession, User, utcnow
 from web.csrf import AnyHandler, csrf_token
-from web.keys import DATABASE_KEY
+from web.keys import DATABASE_KEY, SETTINGS_KEY
 from web.session import loaded_session
 
 _log = logging.getLogger(__name__)
@@ -38,10 +41,14 @@ async def _load_user(request: web.Request) -> User | None:
     user_id = session.get("uid")
     if not isinstance(user_id, int):
         return None
+    session_id = session.get("sid")
     async with request.app[DATABASE_KEY].sessions() as db_session:
         user = await db_session.get(User, user_id)
-    if user is None or session.get("epoch") != user.session_epoch:
-        # Deleted, or logged out everywhere since this cookie was made.
+        ended = isinstance(session_id, str) and (
+            await db_session.get(EndedSession, session_id) is not None
+        )
+    if user is None or ended or session.get("epoch") != user.session_epoch:
+        # Deleted, logged out (this is a copy of the cookie), or logged out everywhere.
         session.invalidate()
         return None
 
@@ -86,12 +93,35 @@ async def log_in(request: web.Request, user: User) -> None:
 
 
 async def log_out(request: web.Request) -> None:
-    """End this browser's session (the cookie is cleared)."""
+    """End this browser's session: clear the cookie, and reject any copy of it from now on."""
     user = await current_user(request)
-    loaded_session(request).invalidate()
+    session = loaded_session(request)
+    session_id = session.get("sid")
+    if user is not None and isinstance(session_id, str):
+        await _record_ended(request, user.id, session_id)
+    session.invalidate()
     request[_USER_KEY] = None
     if user is not None:
         _log.info("user %s logged out", user.id)
+
+
+async def _record_ended(request: web.Request, user_id: int, session_id: str) -> None:
+    # A copy of the cookie could stay valid until its lifetime from now ends, no longer.
+    lifetime = timedelta(days=request.app[SETTINGS_KEY].web.session_days)
+    async with request.app[DATABASE_KEY].sessions() as db_session, db_session.begin():
+        if await db_session.get(User, user_id) is None:
+            return  # a deleted account's sessions ended with it
+        ended = EndedSession(session_id=session_id, user_id=user_id, expires_at=utcnow() + lifetime)
+        await db_session.merge(ended)
+
+
+async def forget_expired_sessions(db: Database) -> int:
+    """Delete the ended sessions whose cookies have all expired; return how many."""
+    async with db.sessions() as db_session, db_session.begin():
+        result = await db_session.execute(
+            delete(EndedSession).where(EndedSession.expires_at < utcnow())
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def log_out_everywhere(request: web.Request, user: User) -> None:

@@ -1,8 +1,9 @@
 """Session cookies: encrypted (Fernet) with a key derived from the app secret.
 
-The whole session lives in the cookie, so there is nothing to store server-side. A login
-ends when the cookie is older than ``settings.web.session_days`` since it was last
-written, or when the user's ``session_epoch`` no longer matches the one in the cookie.
+The whole session lives in the cookie. A login ends when the cookie is older than
+``settings.web.session_days`` since it was last written, when the user's ``session_epoch``
+no longer matches the one in the cookie, or when its id is among the ended sessions that
+logging out stores (so a copy of a logged-out cookie fails too).
 """
 
 from __future__ import annotations

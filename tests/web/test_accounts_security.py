@@ -117,6 +117,20 @@ async def test_login_rotates_session(site: Site) -> None:
     assert 'action="/logout"' not in home
 
 
+async def test_logout_ends_copies_of_cookie(site: Site) -> None:
+    async with WebClient(site.base_url) as client, WebClient(site.base_url) as replay:
+        await client.sign_up_and_log_in(site, "copied@example.com", PASSWORD)
+        copied_cookie = client.cookie("midjau_session")
+        replay.http.cookie_jar.update_cookies({"midjau_session": copied_cookie or ""})
+        before, _ = await replay.get("/dashboard", allow_redirects=False)
+        await client.post_form("/logout", {}, from_page="/dashboard", allow_redirects=False)
+        after, _ = await replay.get("/dashboard", allow_redirects=False)
+
+    assert copied_cookie
+    assert before == 200
+    assert after == 302
+
+
 async def test_logout_everywhere_ends_other_sessions(site: Site) -> None:
     async with WebClient(site.base_url) as laptop, WebClient(site.base_url) as phone:
         await laptop.sign_up_and_log_in(site, "both@example.com", PASSWORD)

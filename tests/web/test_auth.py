@@ -1,11 +1,15 @@
-"""Where the site sends a browser after login or a choice: only to its own pages."""
+"""Where the site sends a browser after login or a choice, and the records of ended sessions."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
 
+import pytest
+from sqlalchemy import select
+
+from storage.models import EndedSession, User, utcnow
 from tests.web.site import PASSWORD, Site, WebClient
-from web.auth import safe_next
+from web.auth import forget_expired_sessions, safe_next
 
 FOREIGN_TARGETS = (
     "https://evil.example/",
@@ -65,3 +69,21 @@ async def test_login_with_tab_in_next_stays_on_site(site: Site) -> None:
     assert status == 303
     assert after_login == "/dashboard"
     assert logged_in_again == "/dashboard"
+
+
+async def test_forget_expired_sessions_keeps_live_ones(site: Site) -> None:
+    async with WebClient(site.base_url) as client:
+        await client.sign_up_and_log_in(site, "ended@example.com", PASSWORD)
+    async with site.db.sessions() as session, session.begin():
+        user_id = await session.scalar(select(User.id).where(User.email == "ended@example.com"))
+        assert user_id is not None
+        session.add(EndedSession(session_id="old", user_id=user_id, expires_at=utcnow()))
+        live = utcnow() + timedelta(days=1)
+        session.add(EndedSession(session_id="live", user_id=user_id, expires_at=live))
+
+    forgotten = await forget_expired_sessions(site.db)
+
+    async with site.db.sessions() as session:
+        left = list(await session.scalars(select(EndedSession.session_id)))
+    assert forgotten == 1
+    assert left == ["live"]
