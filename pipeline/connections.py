@@ -14,7 +14,8 @@ import aiohttp
 from midjourney.messages import ChannelEvent, ChannelMessage
 from midjourney.snowflake import snowflake_at
 from pipeline.completion import JobCompletion
-from pipeline.dispatcher import Dispatcher, PauseHandler, SlotLimits
+from pipeline.dispatch_choice import SlotLimits
+from pipeline.dispatcher import Dispatcher, PauseHandler
 from pipeline.ledger import JobLedger
 from pipeline.pacing import Pacer
 from storage.models import MidjourneyConnection

@@ -1,13 +1,9 @@
 """Send queued jobs to Midjourney for one connected account, within its plan's slots.
 
-A job occupies a slot from the moment it is submitted until its grid arrives or it fails.
-So does each variation (V1–V4) pressed on a grid, because Midjourney renders it as a new
-job; upscale presses hold no slot. Queued variations go before new prompts, so rows that
-have started finish first. Batches of one account take turns (round robin), so a big
-batch does not starve a small one. Each job (and each variation) is committed as
-SUBMITTED with its nonce before the prompt is sent or the button pressed: after a crash it
-is found in flight and looked up, never sent again blindly. Once Midjourney has answered
-"Queue full", the account also keeps within the number of jobs in flight it learned then.
+What goes next is chosen in ``pipeline.dispatch_choice``. Upscale presses hold no slot.
+Each job (and each variation) is committed as SUBMITTED with its nonce before the prompt is
+sent or the button pressed: after a crash it is found in flight and looked up, never sent
+again blindly.
 """
 
 from __future__ import annotations
@@ -16,13 +12,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from midjourney.relay import (
     AccessBlockedError,
@@ -33,9 +26,9 @@ from midjourney.relay import (
     TokenRejectedError,
 )
 from midjourney.snowflake import new_nonce
-from pipeline.batches import DISPATCHABLE_BATCH_STATUSES, prompt_in_mode
+from pipeline.batches import prompt_in_mode
 from pipeline.completion import JobCompletion
-from pipeline.job_limits import read_job_limit
+from pipeline.dispatch_choice import SlotLimits, choose_work, count_sent_since
 from pipeline.ledger import JobLedger
 from pipeline.pacing import Pacer
 from pipeline.tracker.tracker import MAX_SEND_ATTEMPTS, REQUEUE
@@ -44,12 +37,9 @@ from pipeline.variations import (
     QueuedVariation,
     VariationStatus,
     change_render,
-    first_queued,
-    read_variation_work,
     renders_of,
 )
 from storage.models import (
-    IN_FLIGHT_JOB_STATUSES,
     Batch,
     BatchStatus,
     FailureCategory,
@@ -68,29 +58,9 @@ IDLE_RECHECK_SECONDS = 30.0
 # Seconds to wait after a send whose outcome is unknown (a network error mid-request).
 UNKNOWN_OUTCOME_BACKOFF_SECONDS = 5.0
 
-SPEED_MODES = ("fast", "turbo", "relax")
-
 PauseHandler = Callable[[str], Awaitable[None]]
 # Undoes a claim that Discord rejected: (reason, whether the rejected send counts as an attempt).
 RollBack = Callable[[str, bool], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class SlotLimits:
-    """How many jobs an account may have in flight at once, per speed mode."""
-
-    fast: int
-    relax: int
-
-    def pool(self, mode: str) -> str:
-        """Return the slot pool a job of ``mode`` uses; turbo shares the fast slots."""
-        # NOTE: a plan without relaxed slots (Basic) sends relax jobs through the fast pool,
-        # and Midjourney replies to them as its plan allows.
-        return "relax" if mode == "relax" and self.relax > 0 else "fast"
-
-    def size(self, pool: str) -> int:
-        """Return the number of slots in a pool."""
-        return self.relax if pool == "relax" else self.fast
 
 
 class Dispatcher:
@@ -191,68 +161,17 @@ class Dispatcher:
 
     async def _next_work(self) -> Job | QueuedVariation | None:
         async with self.ledger.db.sessions() as session:
-            variations = await read_variation_work(session, self.connection_id)
-            used = dict.fromkeys(("fast", "relax"), 0)
-            in_flight = await session.execute(
-                select(Job.mode, func.count())
-                .where(Job.connection_id == self.connection_id)
-                .where(Job.status.in_(list(IN_FLIGHT_JOB_STATUSES)))
-                .group_by(Job.mode)
-            )
-            for mode, count in [*in_flight.all(), *variations.in_flight_by_mode.items()]:
-                used[self.limits.pool(mode)] += count
-            limit = await read_job_limit(session, self.connection_id)
-            if limit is not None and sum(used.values()) >= limit:
-                return None  # Midjourney turned away more than this before
-            free_pools = {pool for pool, count in used.items() if count < self.limits.size(pool)}
-            if not free_pools:
-                return None
-
-            modes = [mode for mode in SPEED_MODES if self.limits.pool(mode) in free_pools]
-            variation = first_queued(variations.queued, modes)
-            if variation is not None:
-                return variation
-            return await self._next_job(session, modes)
-
-    async def _next_job(self, session: AsyncSession, modes: list[str]) -> Job | None:
-        queued_here = (
-            Job.connection_id == self.connection_id,
-            Job.status == JobStatus.QUEUED,
-            Job.mode.in_(modes),
-            Batch.status.in_(DISPATCHABLE_BATCH_STATUSES),
-        )
-        batch_ids = await session.scalars(
-            select(Job.batch_id)
-            .join(Batch, Job.batch_id == Batch.id)
-            .where(*queued_here)
-            .distinct()
-            .order_by(Job.batch_id)
-        )
-        for batch_id in _round_robin(list(batch_ids), self._last_batch_id):
-            job = await session.scalar(
-                select(Job)
-                .join(Batch, Job.batch_id == Batch.id)
-                .where(*queued_here, Job.batch_id == batch_id)
-                .order_by(Job.sequence)
-                .limit(1)
-            )
-            if job is not None:
-                self._last_batch_id = batch_id
-                return job
-        return None
+            work = await choose_work(session, self.connection_id, self.limits, self._last_batch_id)
+        if isinstance(work, Job):
+            self._last_batch_id = work.batch_id
+        return work
 
     async def _daily_cap_reached(self) -> bool:
         # NOTE: the cap counts prompts sent (Job.sent_at); variation presses are not counted,
         # although each one is a render too.
         since = utcnow() - timedelta(days=1)
         async with self.ledger.db.sessions() as session:
-            sent_today, oldest = (
-                await session.execute(
-                    select(func.count(), func.min(Job.sent_at))
-                    .where(Job.connection_id == self.connection_id)
-                    .where(Job.sent_at.is_not(None), Job.sent_at >= since)
-                )
-            ).one()
+            sent_today, oldest = await count_sent_since(session, self.connection_id, since)
         if sent_today < self.daily_cap:
             return False
         # Try again when the oldest of today's prompts falls out of the 24-hour window.
@@ -261,8 +180,6 @@ class Dispatcher:
             wait = max(1.0, (oldest - since).total_seconds())
         self.back_off(wait, f"daily cap of {self.daily_cap} prompts reached")
         return True
-
-    # Sending --------------------------------------------------------------------------------
 
     async def _claim(self, job_id: str, nonce: str) -> Job | None:
         def submitted(job: Job) -> dict[str, Any]:
@@ -451,10 +368,3 @@ def speed_changes(job: Job, mode: str) -> dict[str, Any]:
     if not mode or job.mode == mode:
         return {}
     return {"mode": mode, "prompt": prompt_in_mode(job.prompt, mode)}
-
-
-def _round_robin(batch_ids: list[int], last: int) -> list[int]:
-    """Order batch ids so the one after ``last`` comes first, wrapping around."""
-    later = [batch_id for batch_id in batch_ids if batch_id > last]
-    earlier = [batch_id for batch_id in batch_ids if batch_id <= last]
-    return later + earlier

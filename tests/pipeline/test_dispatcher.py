@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from midjourney.relay import MIN_RETRY_SECONDS, InteractionRejectedError, RateLimitedError
 from pipeline.batches import insert_batch
-from pipeline.dispatcher import Dispatcher, SlotLimits
+from pipeline.dispatch_choice import SlotLimits
+from pipeline.dispatcher import Dispatcher
 from pipeline.ledger import JobLedger
 from pipeline.pacing import Pacer
 from pipeline.progress import BatchOptions
