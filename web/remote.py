@@ -12,6 +12,9 @@ from web.keys import SETTINGS_KEY
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# Prefix length of the IPv6 block one subscriber usually gets.
+IPV6_SUBSCRIBER_PREFIX = 64
+
 
 def client_address(request: web.Request) -> str:
     """Return the client's IP address: the TCP peer, or what trusted proxies forwarded.
@@ -34,6 +37,23 @@ def client_address(request: web.Request) -> str:
         if not _is_trusted(address, trusted):
             break
     return client
+
+
+def rate_limit_key(address: str) -> str:
+    """Return the key a client's address is counted under: an IPv6 address by its /64.
+
+    One IPv6 subscriber usually gets a whole /64 and can pick any address in it, so
+    counting single addresses would give them unlimited attempts.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)  # "::ffff:192.0.2.1" is 192.0.2.1
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_SUBSCRIBER_PREFIX}", strict=False))
+    return str(ip)
 
 
 @functools.lru_cache(maxsize=8)

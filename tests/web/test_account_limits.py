@@ -128,6 +128,16 @@ async def test_forged_device_cookie_counts_as_unknown(site: Site) -> None:
     assert status == 429
 
 
+async def test_new_ipv6_address_in_same_block_counts_as_same_client(site: Site) -> None:
+    async with WebClient(site.base_url) as client:
+        statuses = [
+            await log_in_from(client, "guess", forwarded_for=f"2001:db8:5:6::{attempt + 1:x}")
+            for attempt in range(FAILED_LOGINS_PER_CLIENT_AND_EMAIL + 1)
+        ]
+
+    assert statuses[-1] == 429
+
+
 async def test_forged_left_entries_do_not_reset_the_count(site: Site) -> None:
     async with WebClient(site.base_url) as client:
         statuses = [

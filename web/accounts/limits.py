@@ -9,7 +9,7 @@ from typing import NoReturn
 from aiohttp import web
 
 from web.ratelimit import RateLimiter
-from web.remote import client_address
+from web.remote import client_address, rate_limit_key
 
 _log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def check_limits(
     request: web.Request, by_ip: RateLimiter, by_email: RateLimiter | None, email: str
 ) -> None:
     """Count one attempt; raise 429 when the client's IP or the email is over its limit."""
-    ip_allowed = by_ip.hit(client_address(request))
+    ip_allowed = by_ip.hit(rate_limit_key(client_address(request)))
     email_allowed = by_email is None or not email or by_email.hit(email)
     if not (ip_allowed and email_allowed):
         _too_many(request)
@@ -70,7 +70,7 @@ def count_login_attempt(request: web.Request, email: str, device: str | None) ->
     of per email, so other clients' failures do not lock it out.
     """
     limits = request.app[LIMITS_KEY]
-    ip = client_address(request)
+    ip = rate_limit_key(client_address(request))
     allowed = [limits.failed_login_ip.hit(ip)]
     if device:
         allowed.append(limits.failed_login_device.hit(device))
@@ -84,7 +84,7 @@ def count_login_attempt(request: web.Request, email: str, device: str | None) ->
 def forget_failed_logins(request: web.Request, email: str, device: str | None) -> None:
     """After the right password: clear the failed logins, uncount this attempt."""
     limits = request.app[LIMITS_KEY]
-    ip = client_address(request)
+    ip = rate_limit_key(client_address(request))
     limits.failed_login_ip.release(ip)
     limits.failed_login_email.forget(email)
     limits.failed_login_ip_email.forget(f"{ip} {email}")
