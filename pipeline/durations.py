@@ -34,7 +34,8 @@ def daily_cap_notice(jobs: int, daily_cap: int) -> str | None:
         return None
     days = (jobs - 1) // daily_cap
     return (
-        f"At this connection's daily cap of {daily_cap:,} prompts per {HOURS_PER_DAY} hours, "
+        f"At this connection's daily cap of {daily_cap:,} prompt{'' if daily_cap == 1 else 's'} "
+        f"per {HOURS_PER_DAY} hours, "
         f"the {jobs:,} jobs take more than {days} day{'' if days == 1 else 's'}. "
         "A higher cap in the connection's settings makes it shorter, at more risk to the account."
     )

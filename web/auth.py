@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 from aiohttp_session import new_session
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 
 from storage.db import Database
 from storage.models import EndedSession, User, utcnow
@@ -22,6 +22,9 @@ from web.session import loaded_session
 _log = logging.getLogger(__name__)
 
 _USER_KEY: web.RequestKey[User | None] = web.RequestKey("midjau_user")
+# Ended sessions kept per user. One more ends all the user's sessions instead, so that a
+# client that logs in and out in a loop cannot grow the table without bound.
+MAX_ENDED_SESSIONS_PER_USER = 100
 # Seconds between rewrites of a logged-in cookie, which restart its lifetime.
 _REFRESH_SECONDS = 3600
 
@@ -47,8 +50,14 @@ async def _load_user(request: web.Request) -> User | None:
         ended = isinstance(session_id, str) and (
             await db_session.get(EndedSession, session_id) is not None
         )
-    if user is None or ended or session.get("epoch") != user.session_epoch:
-        # Deleted, logged out (this is a copy of the cookie), or logged out everywhere.
+    if (
+        user is None
+        or ended
+        or session.get("epoch") != user.session_epoch
+        or session.get("account") != account_stamp(user)
+    ):
+        # Deleted, logged out (this is a copy of the cookie), logged out everywhere, or a
+        # later account that got a deleted account's id.
         session.invalidate()
         return None
 
@@ -75,19 +84,37 @@ def login_required(handler: AnyHandler) -> AnyHandler:
     return guarded
 
 
-async def log_in(request: web.Request, user: User) -> None:
-    """Start a new session for ``user``: new cookie contents and CSRF token, stored epoch."""
-    session = await new_session(request)
-    session["sid"] = secrets.token_urlsafe(16)
-    session["uid"] = user.id
-    session["epoch"] = user.session_epoch
-    session["seen"] = int(time.time())
-    csrf_token(request)
+def account_stamp(user: User) -> int:
+    """Return the account's creation time in microseconds.
 
+    Two accounts can get the same id (SQLite reuses the id of a deleted last row), but not
+    the same stamp, so a deleted account's cookie never logs in to a later account.
+    """
+    return round(user.created_at.timestamp() * 1_000_000)
+
+
+async def log_in(request: web.Request, user: User) -> None:
+    """Start a new session for ``user``: new cookie contents and CSRF token, stored epoch.
+
+    A session this browser had before ends, so copies of its cookie stop working too.
+    """
+    previous = loaded_session(request)
+    previous_id, previous_user = previous.get("sid"), previous.get("uid")
+    if isinstance(previous_id, str) and isinstance(previous_user, int):
+        await _record_ended(request, previous_user, previous_id)
     async with request.app[DATABASE_KEY].sessions() as db_session, db_session.begin():
         stored = await db_session.get(User, user.id)
         if stored is not None:
             stored.last_login_at = utcnow()
+            user = stored  # with the epoch that ending the previous session may have raised
+
+    session = await new_session(request)
+    session["sid"] = secrets.token_urlsafe(16)
+    session["uid"] = user.id
+    session["epoch"] = user.session_epoch
+    session["account"] = account_stamp(user)
+    session["seen"] = int(time.time())
+    csrf_token(request)
     request[_USER_KEY] = user
     _log.info("user %s logged in", user.id)
 
@@ -109,8 +136,18 @@ async def _record_ended(request: web.Request, user_id: int, session_id: str) -> 
     # A copy of the cookie could stay valid until its lifetime from now ends, no longer.
     lifetime = timedelta(days=request.app[SETTINGS_KEY].web.session_days)
     async with request.app[DATABASE_KEY].sessions() as db_session, db_session.begin():
-        if await db_session.get(User, user_id) is None:
+        user = await db_session.get(User, user_id)
+        if user is None:
             return  # a deleted account's sessions ended with it
+        stored = await db_session.scalar(
+            select(func.count()).where(EndedSession.user_id == user_id)
+        )
+        if (stored or 0) >= MAX_ENDED_SESSIONS_PER_USER:
+            # Raising the epoch ends every session of the user, so the ids can go.
+            user.session_epoch += 1
+            await db_session.execute(delete(EndedSession).where(EndedSession.user_id == user_id))
+            _log.info("user %s reached %d ended sessions; all sessions ended", user_id, stored)
+            return
         ended = EndedSession(session_id=session_id, user_id=user_id, expires_at=utcnow() + lifetime)
         await db_session.merge(ended)
 

@@ -39,6 +39,13 @@ def test_daily_cap_notice_none_within_a_day(jobs: int, daily_cap: int) -> None:
     assert daily_cap_notice(jobs, daily_cap) is None
 
 
+def test_daily_cap_notice_of_one_prompt_is_singular() -> None:
+    notice = daily_cap_notice(3, 1)
+
+    assert notice is not None
+    assert "daily cap of 1 prompt per 24 hours, the 3 jobs take more than 2 days" in notice
+
+
 @pytest.mark.parametrize(
     ("jobs", "daily_cap", "days"),
     [

@@ -107,6 +107,17 @@ async def test_known_browser_logs_in_while_address_locked(site: Site) -> None:
     assert owner_status == 303
 
 
+async def test_known_browser_login_keeps_strangers_locked(site: Site) -> None:
+    async with WebClient(site.base_url) as owner, WebClient(site.base_url) as stranger:
+        await log_in_from(owner, PASSWORD)
+        await lock_out_owner(site)
+        owner_status = await log_in_from(owner, PASSWORD, "198.51.100.7")
+        stranger_status = await log_in_from(stranger, "guess", "203.0.113.99")
+
+    assert owner_status == 303
+    assert stranger_status == 429
+
+
 async def test_known_browser_has_own_failure_limit(site: Site) -> None:
     async with WebClient(site.base_url) as owner:
         await log_in_from(owner, PASSWORD)

@@ -9,9 +9,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import func, select
 from yarl import URL
 
 from storage.db import Database
+from storage.models import EndedSession, User
 from tests.web.site import (
     PASSWORD,
     Site,
@@ -22,6 +24,7 @@ from tests.web.site import (
     site_settings,
     start_site,
 )
+from web import auth
 from web.app import create_app
 from web.auth import login_required
 from web.ratelimit import RateLimiter
@@ -129,6 +132,76 @@ async def test_logout_ends_copies_of_cookie(site: Site) -> None:
     assert copied_cookie
     assert before == 200
     assert after == 302
+
+
+async def test_second_login_ends_copies_of_first_session(site: Site) -> None:
+    async with WebClient(site.base_url) as client, WebClient(site.base_url) as replay:
+        await client.sign_up_and_log_in(site, "twice@example.com", PASSWORD)
+        first_cookie = client.cookie("midjau_session")
+        await client.post_form(
+            "/login",
+            {"email": "twice@example.com", "password": PASSWORD},
+            from_page="/dashboard",
+            allow_redirects=False,
+        )
+        replay.http.cookie_jar.update_cookies({"midjau_session": first_cookie or ""})
+        status, _ = await replay.get("/dashboard", allow_redirects=False)
+
+    assert first_cookie
+    assert status == 302
+
+
+async def test_deleted_account_cookie_fails_on_reused_id(site: Site) -> None:
+    async with WebClient(site.base_url) as client:
+        await client.sign_up_and_log_in(site, "gone@example.com", PASSWORD)
+        old_cookie = client.cookie("midjau_session")
+    async with site.db.sessions() as session, session.begin():
+        gone = await session.scalar(select(User).where(User.email == "gone@example.com"))
+        assert gone is not None
+        gone_id = gone.id
+        await session.delete(gone)
+
+    async with WebClient(site.base_url) as newcomer, WebClient(site.base_url) as replay:
+        await newcomer.sign_up_and_log_in(site, "newcomer@example.com", PASSWORD)
+        replay.http.cookie_jar.update_cookies({"midjau_session": old_cookie or ""})
+        status, _ = await replay.get("/dashboard", allow_redirects=False)
+    async with site.db.sessions() as session:
+        newcomer_id = await session.scalar(
+            select(User.id).where(User.email == "newcomer@example.com")
+        )
+
+    assert newcomer_id == gone_id  # SQLite gave the new account the deleted one's id
+    assert status == 302
+
+
+async def test_many_logouts_end_all_sessions_instead(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth, "MAX_ENDED_SESSIONS_PER_USER", 2)
+    copies = []
+    async with WebClient(site.base_url) as client:
+        await client.sign_up_and_log_in(site, "loop@example.com", PASSWORD)
+        for _ in range(3):
+            copies.append(client.cookie("midjau_session") or "")
+            await client.post_form("/logout", {}, from_page="/dashboard", allow_redirects=False)
+            await client.post_form(
+                "/login", {"email": "loop@example.com", "password": PASSWORD}, allow_redirects=False
+            )
+        status, _ = await client.get("/dashboard", allow_redirects=False)
+    async with site.db.sessions() as session:
+        user = await session.scalar(select(User).where(User.email == "loop@example.com"))
+        assert user is not None
+        kept = await session.scalar(select(func.count()).where(EndedSession.user_id == user.id))
+    statuses = []
+    for copy in copies:
+        async with WebClient(site.base_url) as replay:
+            replay.http.cookie_jar.update_cookies({"midjau_session": copy})
+            statuses.append((await replay.get("/dashboard", allow_redirects=False))[0])
+
+    assert status == 200  # the login after the third logout still works
+    assert user.session_epoch == 1
+    assert kept == 0
+    assert statuses == [302, 302, 302]
 
 
 async def test_logout_everywhere_ends_other_sessions(site: Site) -> None:

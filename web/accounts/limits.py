@@ -82,14 +82,16 @@ def count_login_attempt(request: web.Request, email: str, device: str | None) ->
 
 
 def forget_failed_logins(request: web.Request, email: str, device: str | None) -> None:
-    """After the right password: clear the failed logins, uncount this attempt."""
+    """After the right password: clear this client's failed logins, uncount this attempt."""
     limits = request.app[LIMITS_KEY]
     ip = rate_limit_key(client_address(request))
     limits.failed_login_ip.release(ip)
+    if device:
+        # Not the email's count: other clients' guesses go on counting against their limit.
+        limits.failed_login_device.forget(device)
+        return
     limits.failed_login_email.forget(email)
     limits.failed_login_ip_email.forget(f"{ip} {email}")
-    if device:
-        limits.failed_login_device.forget(device)
 
 
 def _too_many(request: web.Request) -> NoReturn:
