@@ -8,6 +8,7 @@ import contextlib
 import getpass
 import importlib.metadata
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -217,18 +218,36 @@ async def _run_service(settings: Settings) -> int:
     from midjau.instance_lock import InstanceLockedError
     from midjau.service import Service, WebListenError
 
+    # SIGTERM (systemd, Docker) stops the service as Ctrl+C does: cleanly, then exit 0.
+    service = asyncio.current_task()
+    assert service is not None
+    terminated = asyncio.Event()
+
+    def terminate() -> None:
+        terminated.set()
+        service.cancel()
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, terminate)
     try:
         await Service(settings).run_forever()
     except (InstanceLockedError, WebListenError) as error:
         # Raised before the bot or any account connects, so nothing was sent.
         print(f"midjau: {error}", file=sys.stderr)
         return 1
+    except asyncio.CancelledError:
+        if not terminated.is_set():
+            raise
+        service.uncancel()
+        _log.info("stopped on SIGTERM")
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
     return 0
 
 
 async def _run_sandbox(settings: Settings, port: int | None, replay_file: Path | None) -> int:
     from sandbox.replay import RecordingError, load_recording
-    from sandbox.server import Sandbox
+    from sandbox.server import Sandbox, announcement
 
     sandbox_settings = settings.sandbox
     if port is not None:
@@ -241,19 +260,8 @@ async def _run_sandbox(settings: Settings, port: int | None, replay_file: Path |
             raise CommandError(str(error)) from None
     async with Sandbox(sandbox_settings, midjourney=recording is None) as sandbox:
         replaying = _start_replay(sandbox, recording) if recording is not None else None
-        print(f"Sandbox Discord at {sandbox.base_url}")
-        print("Point MidJAu at it with:")
-        print(f"  MIDJAU_DISCORD__API_BASE={sandbox.api_base}")
-        print(f"  MIDJAU_DISCORD__GATEWAY_URL={sandbox.gateway_url}")
-        print(f"  MIDJAU_DISCORD__BOT_TOKEN={sandbox.bot_token}")
-        print(f"  MIDJAU_WEB__DISCORD_OAUTH_BASE={sandbox.base_url}")
-        print(f"  MIDJAU_WEB__DISCORD_CLIENT_ID={sandbox_settings.oauth_client_id}")
-        print(f"  MIDJAU_WEB__DISCORD_CLIENT_SECRET={sandbox_settings.oauth_client_secret}")
-        print(
-            f"Connect the demo user with: MIDJAU_CONNECT_TOKEN={sandbox.user_token} midjau connect "
-            f"--owner {sandbox.user_id} --guild {sandbox.guild_id} --channel {sandbox.channel_id} "
-            f"--plan {sandbox_settings.plan}"
-        )
+        for line in announcement(sandbox):
+            print(line)
         print("Press Ctrl+C to stop.")
         with contextlib.suppress(asyncio.CancelledError):
             if replaying is not None:

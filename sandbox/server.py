@@ -175,25 +175,33 @@ def point_discord_py_at(api_base: str, gateway_url: str) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
+def announcement(sandbox: Sandbox) -> list[str]:
+    """Return the lines that tell a person how to point MidJAu at a running sandbox."""
+    settings = sandbox.settings
+    link = f"https://discord.com/channels/{sandbox.guild_id}/{sandbox.channel_id}"
+    return [
+        f"Sandbox Discord at {sandbox.base_url}",
+        "Point MidJAu at it with:",
+        f"  MIDJAU_DISCORD__API_BASE={sandbox.api_base}",
+        f"  MIDJAU_DISCORD__GATEWAY_URL={sandbox.gateway_url}",
+        f"  MIDJAU_DISCORD__BOT_TOKEN={sandbox.bot_token}",
+        f"  MIDJAU_WEB__DISCORD_OAUTH_BASE={sandbox.base_url}",
+        f"  MIDJAU_WEB__DISCORD_CLIENT_ID={settings.oauth_client_id}",
+        f"  MIDJAU_WEB__DISCORD_CLIENT_SECRET={settings.oauth_client_secret}",
+        f"Guild {sandbox.guild_id}, #prompts {sandbox.channel_id}, "
+        f"#general {sandbox.general_channel_id}",
+        f"Connect the demo user with: MIDJAU_CONNECT_TOKEN={sandbox.user_token} midjau connect "
+        f"--owner {sandbox.user_id} --guild {sandbox.guild_id} --channel {sandbox.channel_id} "
+        f"--plan {settings.plan}",
+        f"For the web site's connect form: token {sandbox.user_token}, channel link {link}",
+    ]
+
+
 async def run_forever(
     settings: SandboxSettings | None = None, *, announce: Callable[[str], None] = print
 ) -> None:
     """Run the sandbox until cancelled, announcing the addresses and tokens to configure."""
     async with Sandbox(settings) as sandbox:
-        for line in (
-            f"Sandbox Discord running at {sandbox.base_url}",
-            f"  MIDJAU_DISCORD__API_BASE={sandbox.api_base}",
-            f"  MIDJAU_DISCORD__GATEWAY_URL={sandbox.gateway_url}",
-            f"  MIDJAU_DISCORD__BOT_TOKEN={sandbox.bot_token}",
-            f"  sandbox user token (for midjau connect): {sandbox.user_token}",
-            f"  MIDJAU_WEB__DISCORD_OAUTH_BASE={sandbox.base_url}",
-            f"  MIDJAU_WEB__DISCORD_CLIENT_ID={sandbox.settings.oauth_client_id}",
-            f"  MIDJAU_WEB__DISCORD_CLIENT_SECRET={sandbox.settings.oauth_client_secret}",
-            f"  guild {sandbox.guild_id}, #prompts {sandbox.channel_id}, "
-            f"#general {sandbox.general_channel_id}",
-            f"For the web site's connect form: token {sandbox.user_token}, channel link "
-            f"https://discord.com/channels/{sandbox.guild_id}/{sandbox.channel_id}",
-            "Press Ctrl+C to stop.",
-        ):
+        for line in [*announcement(sandbox), "Press Ctrl+C to stop."]:
             announce(line)
         await asyncio.Event().wait()

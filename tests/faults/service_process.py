@@ -89,6 +89,12 @@ class ServiceProcess:
         self.process.send_signal(signal.SIGINT)
         await asyncio.wait_for(self.process.wait(), timeout=20)
 
+    async def terminate(self) -> None:
+        """Stop the service the way systemd and Docker do (SIGTERM)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(self.process.wait(), timeout=20)
+
     def query(self, sql: str, *parameters: object) -> list[tuple[Any, ...]]:
         """Run a read-only query on the service's database; [] while it is not readable."""
         database = self.data_dir / "midjau.db"

@@ -312,9 +312,12 @@ def test_sandbox_serves_until_interrupted(tmp_path: Path) -> None:
         assert process.stdout is not None
         first_line = process.stdout.readline()
         assert first_line.strip() == f"Sandbox Discord at http://127.0.0.1:{port}"
-        lines = [process.stdout.readline() for _ in range(4)]
+        lines = [first_line]
+        while lines[-1] and "Press Ctrl+C" not in lines[-1]:
+            lines.append(process.stdout.readline())
         bot_token = re.search(r"MIDJAU_DISCORD__BOT_TOKEN=(\S+)", "".join(lines))
         assert bot_token is not None
+        assert any(line.startswith("For the web site's connect form: token ") for line in lines)
 
         me = asyncio.run(
             _get_json(f"http://127.0.0.1:{port}/api/v10/users/@me", f"Bot {bot_token[1]}")

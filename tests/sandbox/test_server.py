@@ -51,7 +51,7 @@ async def test_run_forever_announces_then_stops_on_cancel() -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
-    assert lines[0].startswith("Sandbox Discord running at http://127.0.0.1:")
+    assert lines[0].startswith("Sandbox Discord at http://127.0.0.1:")
     assert any(line.strip().startswith("MIDJAU_DISCORD__BOT_TOKEN=") for line in lines)
 
 
