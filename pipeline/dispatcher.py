@@ -119,7 +119,7 @@ class Dispatcher:
             if delay > 0:
                 await self._wait_for_wake(delay)  # a pause ends a back-off's wait
                 continue
-            if await self.send_next():
+            if await self.send_next() or self._paused:
                 continue
             await self._wait_for_wake(IDLE_RECHECK_SECONDS)
         log.info(
@@ -133,6 +133,16 @@ class Dispatcher:
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
 
+    async def _wait_out_gap(self) -> None:
+        # A pause ends this wait, unlike the one inside the pacer's turn. The loop looks for
+        # work after every send, so clearing a wake-up here loses nothing.
+        while True:
+            self._wake.clear()
+            gap = self.pacer.seconds_to_next_turn()
+            if self._paused or gap <= 0:
+                return
+            await self._wait_for_wake(gap)
+
     async def send_next(self) -> bool:
         """Send the next job or variation if a slot is free; return whether one was taken."""
         if self._paused or await self._daily_cap_reached():
@@ -141,6 +151,9 @@ class Dispatcher:
         if work is None:
             return False
 
+        await self._wait_out_gap()
+        if self._paused:
+            return False
         async with self.pacer.turn(ignore_hold=True):
             if self._paused:
                 return False

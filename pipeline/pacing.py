@@ -32,6 +32,10 @@ class Pacer:
         """Whether turns wait for ``release``."""
         return not self._open.is_set()
 
+    def seconds_to_next_turn(self) -> float:
+        """Return the seconds left of the gap before the next turn may start."""
+        return max(0.0, self._next_allowed - asyncio.get_running_loop().time())
+
     def hold(self) -> None:
         """Make every later turn wait until ``release`` (except ``ignore_hold`` turns)."""
         self._open.clear()

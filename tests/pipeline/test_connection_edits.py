@@ -80,6 +80,23 @@ async def test_remove_ends_backed_off_dispatcher(rig: Rig) -> None:
     assert not runtime.task.cancelled()
 
 
+async def test_remove_ends_dispatcher_waiting_for_gap(rig: Rig) -> None:
+    await rig.engine.set_connection_pace(
+        rig.connection_id, rig.user_id, daily_cap=None, min_gap_seconds=600
+    )
+    runtime = rig.engine.connections.get(rig.connection_id)
+    assert runtime is not None
+    assert runtime.task is not None
+    intake = make_intake(["a lighthouse", "a harbour"])
+    await rig.engine.create_batch(rig.user_id, intake, BatchOptions(), origin=BatchOrigin.WEB)
+    await wait_sent(rig, 1)  # the second prompt now waits out the 600 s gap
+
+    await rig.engine.remove_connection(rig.connection_id, rig.user_id)
+
+    assert len(rig.relay.imagined) == 1
+    assert not runtime.task.cancelled()
+
+
 async def test_remove_ends_probe_of_paused_connection(rig: Rig) -> None:
     await rig.engine.health.pause(rig.connection_id, "Your subscription has ended")
     probe = rig.engine.health.probes.task_of(rig.connection_id)
