@@ -130,6 +130,18 @@ async def test_known_browser_has_own_failure_limit(site: Site) -> None:
     assert statuses == [401] * FAILED_LOGINS_PER_DEVICE + [429]
 
 
+async def test_logout_everywhere_ends_device_cookies(site: Site) -> None:
+    async with WebClient(site.base_url) as owner:
+        await log_in_from(owner, PASSWORD)
+        await owner.post_form("/logout/everywhere", {}, from_page="/dashboard")
+        await lock_out_owner(site)
+        kept_cookie = owner.cookie(DEVICE_COOKIE)
+        status = await log_in_from(owner, PASSWORD, "198.51.100.7")
+
+    assert kept_cookie is not None
+    assert status == 429
+
+
 async def test_forged_device_cookie_counts_as_unknown(site: Site) -> None:
     async with WebClient(site.base_url) as owner:
         owner.http.cookie_jar.update_cookies({DEVICE_COOKIE: "abc.0123456789abcdef"})

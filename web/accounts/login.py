@@ -48,11 +48,11 @@ async def login(request: web.Request) -> web.Response:
     email = normalize_email(str(form.get("email", "")))
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")) or None)
-    device = known_device(request, email)
-    count_login_attempt(request, email, device)
-
     async with request.app[DATABASE_KEY].sessions() as session:
         user = await find_user_by_email(session, email) if email else None
+    device = known_device(request, user)
+    count_login_attempt(request, email, device)
+
     password_hash = user.password_hash if user is not None else None
     if not await verify_password(password_hash, password) or user is None:
         _log.info("failed login for user %s", user.id if user else "(unknown address)")
@@ -67,7 +67,8 @@ async def login(request: web.Request) -> web.Response:
         await _store_new_hash(request, user, password)
     await log_in(request, user)
     redirect = web.HTTPSeeOther(target)
-    issue_device_cookie(request, redirect, email)
+    # The user as logged in, with the session epoch that logging in may have raised.
+    issue_device_cookie(request, redirect, await current_user(request) or user)
     raise redirect
 
 
