@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from pipeline.accounts import first_active_connection_id, is_restricted
 from pipeline.batches import insert_batch, list_job_ids, list_open_batch_ids
+from pipeline.dispatch_choice import count_queued
 from pipeline.durations import daily_cap_notice
 from pipeline.progress import BatchOptions, BatchProgress, BatchResult
 from pipeline.retries import (
@@ -209,12 +210,18 @@ class BatchRequests:
         """Return the days the batch takes when it has more jobs than its daily cap, or None."""
         async with self.db.sessions() as session:
             jobs = await session.scalar(select(func.count()).where(Job.batch_id == batch_id))
-            daily_cap = await session.scalar(
-                select(MidjourneyConnection.daily_cap)
-                .join(Batch, Batch.connection_id == MidjourneyConnection.id)
-                .where(Batch.id == batch_id)
-            )
-        return daily_cap_notice(jobs or 0, daily_cap or self.settings.pacing.daily_cap)
+            connection_id, daily_cap = (
+                await session.execute(
+                    select(MidjourneyConnection.id, MidjourneyConnection.daily_cap)
+                    .join(Batch, Batch.connection_id == MidjourneyConnection.id)
+                    .where(Batch.id == batch_id)
+                )
+            ).one_or_none() or (None, None)
+            queued_before = 0
+            if connection_id is not None:
+                queued_before = await count_queued(session, connection_id, other_than=batch_id)
+        cap = daily_cap or self.settings.pacing.daily_cap
+        return daily_cap_notice(jobs or 0, cap, queued_before)
 
     async def finished_batches(self, user_id: int, limit: int = 25) -> list[FinishedBatch]:
         """Return the user's most recently finished batches, newest first."""

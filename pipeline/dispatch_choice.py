@@ -86,6 +86,22 @@ async def count_sent_since(
     return int(count), oldest
 
 
+async def count_queued(session: AsyncSession, connection_id: int, *, other_than: int) -> int:
+    """Return how many jobs wait to be sent on the connection, outside batch ``other_than``."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .join(Batch, Job.batch_id == Batch.id)
+        .where(
+            Job.connection_id == connection_id,
+            Job.status == JobStatus.QUEUED,
+            Job.batch_id != other_than,
+            Batch.status.in_(DISPATCHABLE_BATCH_STATUSES),
+        )
+    )
+    return int(count or 0)
+
+
 async def _next_job(
     session: AsyncSession, connection_id: int, modes: list[str], last_batch_id: int
 ) -> Job | None:

@@ -24,18 +24,23 @@ def format_duration(seconds: float) -> str:
     return f"{secs} s"
 
 
-def daily_cap_notice(jobs: int, daily_cap: int) -> str | None:
-    """Return the days a batch takes when it has more jobs than the daily cap, or None.
+def daily_cap_notice(jobs: int, daily_cap: int, queued_before: int = 0) -> str | None:
+    """Return the days a batch takes when its jobs exceed the daily cap, or None.
 
     The cap counts prompts sent in any 24 hours, so job ``cap + 1`` waits a day after the
-    first one and the last of ``jobs`` goes out after ``(jobs - 1) // cap`` days.
+    first one, and the last of ``n`` jobs goes out after ``(n - 1) // cap`` days. Jobs of
+    other batches ``queued_before`` on the connection share the cap, so they count too.
     """
-    if daily_cap <= 0 or jobs <= daily_cap:
+    total = jobs + queued_before
+    if daily_cap <= 0 or total <= daily_cap:
         return None
-    days = (jobs - 1) // daily_cap
+    days = (total - 1) // daily_cap
+    counted = f"the {jobs:,} jobs"
+    if queued_before:
+        counted = f"this batch's {jobs:,} jobs and the {queued_before:,} queued before them"
+    prompts = "prompt" if daily_cap == 1 else "prompts"
     return (
-        f"At this connection's daily cap of {daily_cap:,} prompt{'' if daily_cap == 1 else 's'} "
-        f"per {HOURS_PER_DAY} hours, "
-        f"the {jobs:,} jobs take more than {days} day{'' if days == 1 else 's'}. "
+        f"At this connection's daily cap of {daily_cap:,} {prompts} per {HOURS_PER_DAY} hours, "
+        f"{counted} take more than {days} day{'' if days == 1 else 's'}. "
         "A higher cap in the connection's settings makes it shorter, at more risk to the account."
     )

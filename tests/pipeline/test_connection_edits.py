@@ -200,6 +200,36 @@ async def test_pace_notice_uses_connection_daily_cap(rig: Rig) -> None:
     assert "the 5 jobs take more than 2 days" in notice
 
 
+async def test_pace_notice_counts_other_queued_batches(rig: Rig) -> None:
+    await rig.engine.set_connection_pace(
+        rig.connection_id, rig.user_id, daily_cap=3, min_gap_seconds=None
+    )
+    await rig.engine.health.pause(rig.connection_id, "Your subscription has ended")
+    earlier = make_intake([f"a lighthouse number {n}" for n in range(4)])
+    await rig.engine.create_batch(
+        rig.user_id,
+        earlier,
+        BatchOptions(),
+        origin=BatchOrigin.WEB,
+        connection_id=rig.connection_id,  # paused, so not chosen by default
+    )
+    later = make_intake(["a harbour", "a pier"])
+    batch_id = await rig.engine.create_batch(
+        rig.user_id,
+        later,
+        BatchOptions(),
+        origin=BatchOrigin.WEB,
+        connection_id=rig.connection_id,
+        confirmed=False,
+    )
+
+    notice = await rig.engine.pace_notice(batch_id)
+
+    assert notice is not None
+    assert "this batch's 2 jobs and the 4 queued before them take more than 1 day" in notice
+    assert rig.relay.imagined == []
+
+
 async def test_pace_notice_none_under_default_cap(rig: Rig) -> None:
     intake = make_intake(["a lighthouse", "a harbour"])
     batch_id = await rig.engine.create_batch(

@@ -60,3 +60,14 @@ def test_daily_cap_notice_counts_full_days(jobs: int, daily_cap: int, days: str)
     assert notice is not None
     assert f"the {jobs:,} jobs take {days}" in notice
     assert f"daily cap of {daily_cap:,} prompts per 24 hours" in notice
+
+
+def test_daily_cap_notice_counts_jobs_queued_before() -> None:
+    notice = daily_cap_notice(2, 3, queued_before=5)
+
+    assert notice is not None
+    assert "this batch's 2 jobs and the 5 queued before them take more than 2 days" in notice
+
+
+def test_daily_cap_notice_none_when_all_fit_in_a_day() -> None:
+    assert daily_cap_notice(2, 3, queued_before=1) is None
