@@ -112,6 +112,23 @@ async def purge_batch_files(
     return deleted
 
 
+def files_kept_until(
+    batch: Batch, retention_days: float, download_grace: timedelta = DOWNLOAD_GRACE
+) -> datetime | None:
+    """Return when the batch's files become due for deletion, or None while it runs.
+
+    That is ``download_grace`` after the first download, and at the latest
+    ``retention_days`` after the batch finished. The retention job deletes them at its
+    next run after that moment.
+    """
+    if batch.finished_at is None:
+        return None
+    due = batch.finished_at + timedelta(days=retention_days)
+    if batch.downloaded_at is not None:
+        due = min(due, batch.downloaded_at + download_grace)
+    return due
+
+
 async def run_retention(
     db: Database,
     blobs: LocalBlobStore,

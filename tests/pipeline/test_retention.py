@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from pipeline.retention import DOWNLOAD_GRACE, run_retention
+from pipeline.retention import DOWNLOAD_GRACE, files_kept_until, run_retention
 from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import Batch, Image, Job, SheetRow, User, utcnow
@@ -229,3 +229,23 @@ async def test_deletion_log_has_no_personal_data(
         assert "private-prompts" not in message
         assert str(outputs_dir) not in message
         assert ".png" not in message
+
+
+def test_files_kept_until_retention_without_download() -> None:
+    finished = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    batch = Batch(finished_at=finished, downloaded_at=None)
+
+    assert files_kept_until(batch, retention_days=7) == finished + timedelta(days=7)
+
+
+def test_files_kept_until_grace_after_download() -> None:
+    finished = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    downloaded = finished + timedelta(hours=2)
+    batch = Batch(finished_at=finished, downloaded_at=downloaded)
+
+    assert files_kept_until(batch, retention_days=7) == downloaded + DOWNLOAD_GRACE
+    assert files_kept_until(batch, retention_days=0.01) == finished + timedelta(days=0.01)
+
+
+def test_running_batch_has_no_deletion_time() -> None:
+    assert files_kept_until(Batch(finished_at=None), retention_days=7) is None

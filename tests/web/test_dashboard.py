@@ -157,6 +157,8 @@ async def test_run_streams_progress_and_delivers_outputs(tmp_path: Path) -> None
         assert final["failed"] == 1
 
         assert status == 200
+        assert 'id="kept-until"' in page
+        assert "when the retention period ends" in page
         assert "a bannedword owl" in page
         assert "moderated" in page
         assert "Banned prompt" in page

@@ -12,12 +12,13 @@ from aiohttp import web
 from pipeline.batch_requests import EngineError
 from pipeline.downloads import sign_download
 from pipeline.progress import BatchProgress
+from pipeline.retention import DOWNLOAD_GRACE, files_kept_until
 from storage.models import Batch, BatchOrigin, BatchStatus
 from web.auth import login_required
 from web.dashboard._events import progress_json
 from web.dashboard._queries import ROWS_PER_PAGE, count_rows, list_rows, owned_batch
 from web.handlers import path_id, require_engine, require_owned, require_user
-from web.keys import DATABASE_KEY, SECRET_KEY
+from web.keys import DATABASE_KEY, SECRET_KEY, SETTINGS_KEY
 from web.render import flash, render
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ async def batch_page(request: web.Request) -> web.Response:
         "page": page + 1,
         "pages": max(1, -(-rows_total // ROWS_PER_PAGE)),
         "files": files,
+        "kept_until": files_kept_until(batch, request.app[SETTINGS_KEY].output_retention_days),
+        "grace_hours": round(DOWNLOAD_GRACE.total_seconds() / 3600),
         "can_run": batch.status == BatchStatus.AWAITING_CONFIRMATION,
         "can_cancel": batch.finished_at is None and batch.status not in _UNCANCELLABLE,
         "can_retry": batch.finished_at is not None and _has_retryable(progress),
