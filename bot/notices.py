@@ -62,6 +62,8 @@ def describe_connection(health: ConnectionHealth) -> str:
         f" · plan {echo(health.plan, 32)}"
     )
     lines = [header, f"- {_state(health)}"]
+    if health.working and health.waiting:
+        lines.append(f"- {health.waiting}")
     if not health.working and health.advice.strip():
         lines.append(f"- What to do: {echo(sentence(health.advice), ADVICE_LIMIT)}")
     if not health.working and health.link:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -95,6 +95,7 @@ class Dispatcher:
         # "relax" once the account's fast hours ran out and its owner chose to go on in relax
         # mode, so every job claimed from then on is sent in that mode.
         self.speed_override = ""
+        self._hold_reason = ""
 
     def wake(self) -> None:
         """Look for work now: a slot was freed or jobs were queued."""
@@ -104,11 +105,20 @@ class Dispatcher:
         """Send nothing for ``seconds`` (default: the queue-full back-off)."""
         seconds = self.queue_full_backoff if seconds is None else seconds
         loop = asyncio.get_running_loop()
-        self._resume_at = max(self._resume_at, loop.time() + seconds)
+        if loop.time() + seconds > self._resume_at:
+            self._resume_at = loop.time() + seconds
+            self._hold_reason = reason
         log.info(
             "connection %s: pausing sends for %.1f s (%s)", self.connection_id, seconds, reason
         )
         self.wake()
+
+    def holding(self) -> tuple[datetime, str] | None:
+        """Return until when and why sends wait (a back-off or the daily cap), or None."""
+        left = self._resume_at - asyncio.get_running_loop().time()
+        if left <= 0:
+            return None
+        return utcnow() + timedelta(seconds=left), self._hold_reason
 
     async def run(self) -> None:
         """Send jobs until cancelled or until the account needs its owner's attention."""
@@ -191,7 +201,8 @@ class Dispatcher:
         wait = 60.0
         if oldest is not None:
             wait = max(1.0, (oldest - since).total_seconds())
-        self.back_off(wait, f"daily cap of {self.daily_cap} prompts reached")
+        prompts = "prompt" if self.daily_cap == 1 else "prompts"
+        self.back_off(wait, f"daily cap of {self.daily_cap} {prompts} reached")
         return True
 
     async def _claim(self, job_id: str, nonce: str) -> Job | None:

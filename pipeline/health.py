@@ -13,7 +13,7 @@ has it: its fast jobs are moved to relax and the batch goes on.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -62,6 +62,8 @@ class ConnectionHealth:
     relax_when_fast_used_up: bool
     appeal_soft_moderation: bool
     learned_job_limit: int | None
+    # Why and until when a working connection delays its sends (the daily cap, a back-off).
+    waiting: str = ""
 
 
 class ConnectionListener(Protocol):
@@ -143,7 +145,20 @@ class HealthMonitor:
         """Return the health of each of the user's connections."""
         async with self.ledger.db.sessions() as session:
             connections = await list_user_connections(session, user_id)
-        return [health_of(connection, self.probe_seconds) for connection in connections]
+        return [
+            replace(health, waiting=self.waiting(health.connection_id))
+            for health in (health_of(connection, self.probe_seconds) for connection in connections)
+        ]
+
+    def waiting(self, connection_id: int | None) -> str:
+        """Return until when and why a running connection delays its sends, or ""."""
+        runtime = self.connections.get(connection_id)
+        holding = runtime.dispatcher.holding() if runtime is not None else None
+        if holding is None or runtime is None or runtime.dispatcher.paused:
+            return ""
+        until, reason = holding
+        because = f": {reason}" if reason else ""
+        return f"Sending waits until {until.strftime('%Y-%m-%d %H:%M')} UTC{because}."
 
     async def summary(self) -> dict[str, int]:
         """Return how many connections work, how many are paused and how many fail to start.

@@ -130,6 +130,14 @@ def test_status_mentions_relax_override_and_learned_limit() -> None:
     assert "at most 2 jobs at once" in text
 
 
+def test_status_says_until_when_sending_waits() -> None:
+    waiting = "Sending waits until 2026-03-02 12:00 UTC: daily cap of 5 prompts reached."
+
+    text = describe_connection(working(waiting=waiting))
+
+    assert f"- {waiting}" in text
+
+
 def test_choices_follow_settings() -> None:
     default = describe_choices(working())
     chosen = describe_choices(working(relax_when_fast_used_up=True, appeal_soft_moderation=True))

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from pipeline.progress import BatchOptions
 from storage.models import Batch, BatchOrigin, FailureCategory, JobStatus, MidjourneyConnection
 from tests.pipeline.engine_rig import Rig, jobs_of, wait_sent
-from tests.pipeline.engine_support import make_intake
+from tests.pipeline.engine_support import make_intake, wait_for
 
 
 async def stored_ciphertext(rig: Rig) -> bytes:
@@ -228,6 +228,26 @@ async def test_pace_notice_counts_other_queued_batches(rig: Rig) -> None:
     assert notice is not None
     assert "this batch's 2 jobs and the 4 queued before them take more than 1 day" in notice
     assert rig.relay.imagined == []
+
+
+async def test_health_says_sending_waits_for_daily_cap(rig: Rig) -> None:
+    await rig.engine.set_connection_pace(
+        rig.connection_id, rig.user_id, daily_cap=1, min_gap_seconds=None
+    )
+    intake = make_intake(["a lighthouse", "a harbour"])
+    await rig.engine.create_batch(rig.user_id, intake, BatchOptions(), origin=BatchOrigin.WEB)
+    await wait_sent(rig, 1)
+
+    async def holding() -> bool:
+        return bool(rig.engine.health.waiting(rig.connection_id))
+
+    await wait_for(holding)
+    (health,) = await rig.engine.connection_health(rig.user_id)
+
+    assert health.working
+    assert health.waiting.startswith("Sending waits until ")
+    assert health.waiting.endswith(" UTC: daily cap of 1 prompt reached.")
+    assert len(rig.relay.imagined) == 1
 
 
 async def test_pace_notice_none_under_default_cap(rig: Rig) -> None:

@@ -12,7 +12,9 @@ from PIL import Image
 from sqlalchemy import select
 
 from storage.models import BatchOrigin, BatchStatus, Job, JobStatus
+from tests.pipeline.engine_support import wait_for
 from tests.web.dashboard_rig import (
+    BATCH_TIMEOUT,
     batch_id_to_run,
     connect_sandbox,
     load_batch,
@@ -68,6 +70,29 @@ async def test_check_page_says_days_beyond_daily_cap(tmp_path: Path) -> None:
         assert status == 200
         assert 'id="pace-notice"' in html
         assert "daily cap of 2 prompts per 24 hours, the 3 jobs take more than 1 day" in html
+
+
+async def test_pages_say_sending_waits_for_daily_cap(tmp_path: Path) -> None:
+    async with start_site(tmp_path) as site:
+        client, user_id = await logged_in_client(site, "ada@example.com")
+        connection_id = await connect_sandbox(site, user_id)
+        engine = site.service.engine
+        await engine.set_connection_pace(connection_id, user_id, daily_cap=1, min_gap_seconds=None)
+        async with client:
+            batch_id = await run_sheet(
+                client, ["a red fox", "a blue owl"], connection_id=connection_id
+            )
+
+            async def holding() -> bool:
+                return bool(engine.health.waiting(connection_id))
+
+            await wait_for(holding, within=BATCH_TIMEOUT)
+            _, batch_page = await client.get(f"/dashboard/batches/{batch_id}")
+            _, settings_page = await client.get("/dashboard/settings/connections")
+
+        assert 'id="connection-waiting"' in batch_page
+        assert "daily cap of 1 prompt reached." in batch_page
+        assert "Sending waits until " in settings_page
 
 
 async def test_sheet_without_valid_rows_makes_no_batch(tmp_path: Path) -> None:

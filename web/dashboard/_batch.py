@@ -73,6 +73,7 @@ async def batch_page(request: web.Request) -> web.Response:
         "can_cancel": batch.finished_at is None and batch.status not in _UNCANCELLABLE,
         "can_retry": batch.finished_at is not None and _has_retryable(progress),
         "live": batch.finished_at is None,
+        "waiting": engine.health.waiting(batch.connection_id) if batch.finished_at is None else "",
     }
     return await render(request, "dashboard/batch.html", context)
 
