@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from pipeline.accounts import first_active_connection_id, is_restricted
 from pipeline.batches import insert_batch, list_job_ids, list_open_batch_ids
@@ -158,6 +158,21 @@ class BatchRequests:
             await self.completion.cancel_unsent(job_id)
         log.info("batch %s cancelled; %d queued jobs cancelled", batch_id, len(queued))
         self.finisher.mark_changed(batch_id)
+        return True
+
+    async def discard_batch(self, batch_id: int, user_id: int) -> bool:
+        """Delete a user's batch that was never run, with its rows and jobs.
+
+        Return False when it is not theirs or has been started.
+        """
+        async with self.ledger.transaction() as session:
+            batch = await session.get(Batch, batch_id)
+            if batch is None or batch.user_id != user_id:
+                return False
+            if batch.status != BatchStatus.AWAITING_CONFIRMATION:
+                return False
+            await session.execute(delete(Batch).where(Batch.id == batch_id))
+        log.info("batch %s discarded before it ran", batch_id)
         return True
 
     async def retry_failed(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from storage.models import BatchOrigin, BatchStatus, Job, JobStatus
+from storage.models import Batch, BatchOrigin, BatchStatus, Job, JobStatus
 from tests.pipeline.engine_support import wait_for
 from tests.web.dashboard_rig import (
     BATCH_TIMEOUT,
@@ -93,6 +93,44 @@ async def test_pages_say_sending_waits_for_daily_cap(tmp_path: Path) -> None:
         assert 'id="connection-waiting"' in batch_page
         assert "daily cap of 1 prompt reached." in batch_page
         assert "Sending waits until " in settings_page
+
+
+async def test_discard_deletes_batch_never_run(tmp_path: Path) -> None:
+    async with start_site(tmp_path) as site:
+        client, user_id = await logged_in_client(site, "ada@example.com")
+        connection_id = await connect_sandbox(site, user_id)
+        async with client:
+            _, check_page = await upload(client, ["a red fox"], connection_id=connection_id)
+            batch_id = batch_id_to_run(check_page)
+            status, page, url = await client.post_form(
+                f"/dashboard/batches/{batch_id}/discard", {}, from_page="/dashboard"
+            )
+        async with site.db.sessions() as session:
+            batch = await session.get(Batch, batch_id)
+            jobs = await session.scalar(select(func.count()).where(Job.batch_id == batch_id))
+
+    assert f'action="/dashboard/batches/{batch_id}/discard"' in check_page
+    assert status == 200
+    assert url.endswith("/dashboard")
+    assert "is discarded; nothing was sent." in page
+    assert batch is None
+    assert jobs == 0
+
+
+async def test_discard_leaves_running_batch(tmp_path: Path) -> None:
+    async with start_site(tmp_path) as site:
+        client, user_id = await logged_in_client(site, "ada@example.com")
+        connection_id = await connect_sandbox(site, user_id)
+        async with client:
+            batch_id = await run_sheet(client, ["a red fox"], connection_id=connection_id)
+            _, page, url = await client.post_form(
+                f"/dashboard/batches/{batch_id}/discard", {}, from_page="/dashboard"
+            )
+        batch = await load_batch(site, batch_id)
+
+    assert url.endswith(f"/dashboard/batches/{batch_id}")
+    assert "has already started" in page
+    assert batch.status != BatchStatus.CANCELLED
 
 
 async def test_sheet_without_valid_rows_makes_no_batch(tmp_path: Path) -> None:

@@ -108,6 +108,20 @@ async def cancel_batch(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/dashboard/batches/{batch_id}")
 
 
+@routes.post("/dashboard/batches/{batch_id}/discard")
+@login_required
+async def discard_batch(request: web.Request) -> web.Response:
+    """Delete an uploaded sheet's batch that was never run."""
+    user, batch = await require_owned(request, "batch_id", owned_batch)
+    batch_id, filename = batch.id, batch.source_filename
+
+    if await require_engine(request).discard_batch(batch_id, user.id):
+        flash(request, f"The upload of {filename} is discarded; nothing was sent.", "success")
+        raise web.HTTPSeeOther("/dashboard")
+    flash(request, f"Batch {batch_id} has already started; cancel it here instead.", "info")
+    raise web.HTTPSeeOther(f"/dashboard/batches/{batch_id}")
+
+
 @routes.post("/dashboard/batches/{batch_id}/retry")
 @login_required
 async def retry_batch(request: web.Request) -> web.Response:
