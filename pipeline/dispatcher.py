@@ -113,6 +113,12 @@ class Dispatcher:
         )
         self.wake()
 
+    def hold_seconds(self) -> float:
+        """Return the seconds left before sends go on: 0 when they go on now or it is paused."""
+        if self._paused:
+            return 0.0
+        return max(0.0, self._resume_at - asyncio.get_running_loop().time())
+
     def holding(self) -> tuple[datetime, str] | None:
         """Return until when and why sends wait (a back-off or the daily cap), or None."""
         left = self._resume_at - asyncio.get_running_loop().time()

@@ -136,6 +136,7 @@ class Engine(BatchRequests):
             pause=self.pause,
             own=self._own,
         )
+        self.finisher.hold_seconds = self._hold_seconds
         self.ledger.subscribe(self._on_job_changed)
         self.health = HealthMonitor(
             settings,
@@ -380,6 +381,10 @@ class Engine(BatchRequests):
 
     async def _history_since(self, connection_id: int, since: datetime) -> list[ChannelMessage]:
         return await self.connections.history_since(connection_id, since)
+
+    def _hold_seconds(self, connection_id: int | None) -> float:
+        runtime = self.connections.get(connection_id)
+        return runtime.dispatcher.hold_seconds() if runtime is not None else 0.0
 
     def _on_job_changed(self, change: JobChange) -> None:
         job = change.job

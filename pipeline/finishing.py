@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +42,8 @@ class BatchFinisher:
         self._settling: set[int] = set()
         self._waiters: dict[int, list[asyncio.Future[BatchResult]]] = {}
         self._results: dict[int, BatchResult] = {}
+        # Seconds a connection delays its sends (the daily cap, a back-off). The engine sets it.
+        self.hold_seconds: Callable[[int | None], float] = lambda _connection_id: 0.0
 
     def mark_changed(self, batch_id: int) -> None:
         """Note that a batch changed; listeners hear of it on the next turn of the loop."""
@@ -83,7 +87,13 @@ class BatchFinisher:
             if batch is None:
                 raise LookupError(f"batch {batch_id} not found")
             counts = await count_jobs_by_status(session, batch_id)
-        return progress_from_counts(batch, counts)
+        progress = progress_from_counts(batch, counts)
+        hold = self.hold_seconds(batch.connection_id) if batch.finished_at is None else 0.0
+        if hold <= 0 or progress.finished == progress.total:
+            return progress
+        # Nothing goes out before the delay ends, and the pace so far resumes after it.
+        eta = round(hold + (progress.eta_seconds or 0.0), 1)
+        return replace(progress, eta_seconds=eta)
 
     async def settle(self, batch_id: int) -> None:
         """Package a batch whose jobs are all final, record its end and tell the listeners."""

@@ -235,7 +235,9 @@ async def test_health_says_sending_waits_for_daily_cap(rig: Rig) -> None:
         rig.connection_id, rig.user_id, daily_cap=1, min_gap_seconds=None
     )
     intake = make_intake(["a lighthouse", "a harbour"])
-    await rig.engine.create_batch(rig.user_id, intake, BatchOptions(), origin=BatchOrigin.WEB)
+    batch_id = await rig.engine.create_batch(
+        rig.user_id, intake, BatchOptions(), origin=BatchOrigin.WEB
+    )
     await wait_sent(rig, 1)
 
     async def holding() -> bool:
@@ -243,7 +245,10 @@ async def test_health_says_sending_waits_for_daily_cap(rig: Rig) -> None:
 
     await wait_for(holding)
     (health,) = await rig.engine.connection_health(rig.user_id)
+    progress = await rig.engine.progress(batch_id)
 
+    assert progress.eta_seconds is not None
+    assert progress.eta_seconds > 23 * 3600  # the cap frees a slot a day after the first send
     assert health.working
     assert health.waiting.startswith("Sending waits until ")
     assert health.waiting.endswith(" UTC: daily cap of 1 prompt reached.")
