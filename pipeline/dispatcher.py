@@ -120,8 +120,11 @@ class Dispatcher:
         return max(0.0, self._resume_at - asyncio.get_running_loop().time())
 
     def holding(self) -> tuple[datetime, str] | None:
-        """Return until when and why sends wait (a back-off or the daily cap), or None."""
-        left = self._resume_at - asyncio.get_running_loop().time()
+        """Return until when and why sends wait (a back-off or the daily cap), or None.
+
+        None also while the dispatcher is paused: then the connection's pause is the reason.
+        """
+        left = self.hold_seconds()
         if left <= 0:
             return None
         return utcnow() + timedelta(seconds=left), self._hold_reason

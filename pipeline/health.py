@@ -154,7 +154,7 @@ class HealthMonitor:
         """Return until when and why a running connection delays its sends, or ""."""
         runtime = self.connections.get(connection_id)
         holding = runtime.dispatcher.holding() if runtime is not None else None
-        if holding is None or runtime is None or runtime.dispatcher.paused:
+        if holding is None:
             return ""
         until, reason = holding
         because = f": {reason}" if reason else ""

@@ -69,5 +69,5 @@ def test_daily_cap_notice_counts_jobs_queued_before() -> None:
     assert "this batch's 2 jobs and the 5 queued before them take more than 2 days" in notice
 
 
-def test_daily_cap_notice_none_when_all_fit_in_a_day() -> None:
+def test_daily_cap_notice_none_when_queue_fits() -> None:
     assert daily_cap_notice(2, 3, queued_before=1) is None

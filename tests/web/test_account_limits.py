@@ -151,7 +151,7 @@ async def test_forged_device_cookie_counts_as_unknown(site: Site) -> None:
     assert status == 429
 
 
-async def test_new_ipv6_address_in_same_block_counts_as_same_client(site: Site) -> None:
+async def test_ipv6_block_counts_as_one_client(site: Site) -> None:
     async with WebClient(site.base_url) as client:
         statuses = [
             await log_in_from(client, "guess", forwarded_for=f"2001:db8:5:6::{attempt + 1:x}")

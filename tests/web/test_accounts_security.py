@@ -156,10 +156,10 @@ async def test_deleted_account_cookie_fails_on_reused_id(site: Site) -> None:
         await client.sign_up_and_log_in(site, "gone@example.com", PASSWORD)
         old_cookie = client.cookie("midjau_session")
     async with site.db.sessions() as session, session.begin():
-        gone = await session.scalar(select(User).where(User.email == "gone@example.com"))
-        assert gone is not None
-        gone_id = gone.id
-        await session.delete(gone)
+        deleted_user = await session.scalar(select(User).where(User.email == "gone@example.com"))
+        assert deleted_user is not None
+        deleted_id = deleted_user.id
+        await session.delete(deleted_user)
 
     async with WebClient(site.base_url) as newcomer, WebClient(site.base_url) as replay:
         await newcomer.sign_up_and_log_in(site, "newcomer@example.com", PASSWORD)
@@ -170,7 +170,7 @@ async def test_deleted_account_cookie_fails_on_reused_id(site: Site) -> None:
             select(User.id).where(User.email == "newcomer@example.com")
         )
 
-    assert newcomer_id == gone_id  # SQLite gave the new account the deleted one's id
+    assert newcomer_id == deleted_id  # SQLite gave the new account the deleted one's id
     assert status == 302
 
 
@@ -191,7 +191,9 @@ async def test_many_logouts_end_all_sessions_instead(
     async with site.db.sessions() as session:
         user = await session.scalar(select(User).where(User.email == "loop@example.com"))
         assert user is not None
-        kept = await session.scalar(select(func.count()).where(EndedSession.user_id == user.id))
+        ended_rows = await session.scalar(
+            select(func.count()).where(EndedSession.user_id == user.id)
+        )
     statuses = []
     for copy in copies:
         async with WebClient(site.base_url) as replay:
@@ -200,7 +202,7 @@ async def test_many_logouts_end_all_sessions_instead(
 
     assert status == 200  # the login after the third logout still works
     assert user.session_epoch == 1
-    assert kept == 0
+    assert ended_rows == 0
     assert statuses == [302, 302, 302]
 
 
