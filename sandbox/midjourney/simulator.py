@@ -12,6 +12,7 @@ import logging
 import random
 import re
 import uuid
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from midjourney.messages import EPHEMERAL_FLAG, MIDJOURNEY_BOT_ID
@@ -34,6 +35,7 @@ CUSTOM_ID_PATTERN = re.compile(
     r"^MJ::JOB::(?P<action>upsample|variation|reroll|low_variation|high_variation)"
     r"::(?P<index>\d)::(?P<uuid>[0-9a-f-]{36})(?:::SOLO)?$"
 )
+PROMPTS_KEPT = 1000
 VARIATION_ACTIONS = {
     "variation": "Variations (Strong) by",
     "high_variation": "Variations (Strong) by",
@@ -74,6 +76,8 @@ class MidjourneySimulator:
         self._random = random.Random(0x5EED)  # noqa: S311 - ids and seeds of a simulation
         # Interactions (commands and presses) that reached Midjourney, rejected ones included.
         self.interactions_received = 0
+        # The latest /imagine prompts Midjourney read, swallowed and rejected ones included.
+        self.prompts_received: deque[str] = deque(maxlen=PROMPTS_KEPT)
 
     def commands(self) -> list[dict[str, Any]]:
         """Return /imagine as the application-command-index lists it."""
@@ -174,6 +178,7 @@ class MidjourneySimulator:
         interaction: dict[str, Any],
     ) -> None:
         """Check an /imagine prompt and start, queue or reject its job."""
+        self.prompts_received.append(raw_prompt)
         fault = faults.imagine_fault(self.knobs, raw_prompt)
         if fault is not None:
             if fault:  # an empty answer: Midjourney swallowed the prompt

@@ -10,9 +10,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from storage.models import Job
 from tests.faults.rig import Outcome, Product, start_product
 
 pytestmark = pytest.mark.e2e
@@ -50,7 +48,7 @@ async def test_prompt_swallowed_once_is_done_on_retry(tmp_path: Path) -> None:
     async with start_product(tmp_path, timeouts=TIMEOUTS) as product:
         product.knobs.swallowed_words = frozenset({"ghost"})
         batch_id = await product.run_sheet([CLEAN_ROWS[0], "a ghost ship", CLEAN_ROWS[1]])
-        await wait_until_sent(product, batch_id, "a ghost ship")
+        await wait_until_swallowed(product, "a ghost ship")
         product.knobs.swallowed_words = frozenset()
         outcome = await product.finish(batch_id, within=30)
 
@@ -64,15 +62,13 @@ async def test_prompt_swallowed_once_is_done_on_retry(tmp_path: Path) -> None:
     assert_clean_rows_done(outcome)
 
 
-async def wait_until_sent(product: Product, batch_id: int, prompt: str) -> None:
-    """Wait until the job with ``prompt`` has been sent once."""
+async def wait_until_swallowed(product: Product, prompt: str) -> None:
+    """Wait until the simulated Midjourney has read (and swallowed) ``prompt`` once."""
+    simulator = product.sandbox.midjourney
+    assert simulator is not None
     async with asyncio.timeout(10):
         while True:
-            async with product.service.engine.db.sessions() as session:
-                job = await session.scalar(
-                    select(Job).where(Job.batch_id == batch_id, Job.prompt.startswith(prompt))
-                )
-            if job is not None and job.sent_at is not None:
+            if any(seen.startswith(prompt) for seen in simulator.prompts_received):
                 return
             await asyncio.sleep(0.01)
 
