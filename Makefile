@@ -25,7 +25,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bot web pipeline midjourney storage sandbox midjau
+	$(BIN)/mypy bot web pipeline midjourney storage sandbox midjau bench tests
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.batch_throughput

@@ -22,7 +22,7 @@ from storage.models import MidjourneyConnection
 
 if TYPE_CHECKING:
     from midjau.settings import Settings
-    from midjourney.relay import Relay
+    from pipeline.relays import AccountRelay
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class RelayConfig:
     on_event: Callable[[ChannelEvent], Awaitable[None]] = field(repr=False)
 
 
-RelayFactory = Callable[[RelayConfig], "Relay"]
+RelayFactory = Callable[[RelayConfig], "AccountRelay"]
 # Runs a coroutine as a named background task that the engine cancels when it stops.
 TaskOwner = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
 
@@ -84,7 +84,7 @@ def slot_limits(settings: Settings, connection: MidjourneyConnection) -> SlotLim
 def build_runtime(
     settings: Settings,
     connection: MidjourneyConnection,
-    relay: Relay,
+    relay: AccountRelay,
     ledger: JobLedger,
     on_pause: PauseHandler,
     completion: JobCompletion | None = None,
@@ -116,7 +116,7 @@ class ConnectionRuntime:
 
     connection_id: int
     channel_id: str
-    relay: Relay
+    relay: AccountRelay
     pacer: Pacer
     dispatcher: Dispatcher
     task: asyncio.Task[None] | None = None
@@ -138,7 +138,7 @@ class ConnectionRuntime:
         self.pacer.release()
 
 
-async def fetch_history_since(relay: Relay, since: datetime) -> list[ChannelMessage]:
+async def fetch_history_since(relay: AccountRelay, since: datetime) -> list[ChannelMessage]:
     """Return the channel's messages since ``since`` (oldest first), reading page by page."""
     after = snowflake_at(since - timedelta(seconds=HISTORY_MARGIN_SECONDS))
     messages: dict[str, ChannelMessage] = {}

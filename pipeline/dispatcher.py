@@ -49,7 +49,7 @@ from storage.models import (
 )
 
 if TYPE_CHECKING:
-    from midjourney.relay import Relay
+    from pipeline.relays import AccountRelay
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Dispatcher:
         self,
         *,
         connection_id: int,
-        relay: Relay,
+        relay: AccountRelay,
         ledger: JobLedger,
         pacer: Pacer,
         limits: SlotLimits,

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from openpyxl import Workbook
+from pydantic import SecretStr
 
 from bot.client import MidjauBot
 from midjau.settings import DiscordSettings, SandboxSettings, Settings
@@ -58,7 +59,7 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 def settings(sandbox: Sandbox, tmp_path: Path) -> Settings:
     """Return settings that aim the bot at the sandbox, with a short ready timeout."""
     discord_settings = DiscordSettings(
-        bot_token=sandbox.bot_token,
+        bot_token=SecretStr(sandbox.bot_token),
         api_base=sandbox.api_base,
         gateway_url=sandbox.gateway_url,
         guild_ready_timeout=0.05,

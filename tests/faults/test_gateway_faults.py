@@ -54,6 +54,7 @@ def relay_of(product: Product) -> Relay:
     """Return the relay acting as the sandbox user (tests only reach into the engine)."""
     runtime = product.service.engine._runtime(product.connection_id)
     assert runtime is not None, "the sandbox connection did not start"
+    assert isinstance(runtime.relay, Relay)
     return runtime.relay
 
 

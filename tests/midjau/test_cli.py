@@ -92,7 +92,7 @@ def sandbox(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningS
         thread.join(10)
 
 
-def stored_connections(workdir: Path) -> list[tuple[str, ...]]:
+def stored_connections(workdir: Path) -> list[tuple[str, str, str, str, bytes]]:
     with sqlite3.connect(workdir / "data" / "midjau.db") as connection:
         return connection.execute(
             "select guild_id, channel_id, plan, discord_account_id, token_ciphertext"

@@ -218,7 +218,7 @@ def embed_reply(
 
     Errors that end a render mid-way reply to its progress message (``reference_id``).
     """
-    reference = (
+    reference: dict[str, Any] = (
         {"message_reference": {"message_id": reference_id, "channel_id": CHANNEL_ID}}
         if reference_id
         else {}

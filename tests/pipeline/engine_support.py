@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +61,7 @@ def make_intake(
 
 def fast_settings(tmp_path: Any, **timeouts: float) -> Settings:
     """Return settings with no pacing gap and short timeouts, for fast tests."""
-    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
     settings.pacing.min_gap_seconds = 0.0
     settings.pacing.jitter_seconds = 0.0
     settings.pacing.queue_full_backoff_seconds = 0.2
@@ -127,6 +127,7 @@ class RecordingRelay:
         self.imagine_error: Exception | None = None
         self.started = self.closed = False
         self.on_imagine: Callable[[str, str], Awaitable[None]] | None = None
+        self.on_reidentified: Callable[[], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         self.started = True
@@ -150,7 +151,7 @@ class RecordingRelay:
         self.pressed.append((message_id, custom_id, nonce))
         return nonce
 
-    async def refresh_attachment_urls(self, urls: list[str]) -> dict[str, str]:
+    async def refresh_attachment_urls(self, urls: Sequence[str]) -> dict[str, str]:
         self.refreshed.extend(urls)
         return {url: f"{url}?ex=2&is=2&hm=fresh" for url in urls}
 

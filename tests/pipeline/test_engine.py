@@ -8,6 +8,7 @@ import pytest
 
 from midjourney.messages import EventSource, MessageCreated, MessageDeleted, MessageUpdated
 from pipeline.engine import NoConnectionError
+from pipeline.ledger import JobChange
 from pipeline.progress import BatchOptions
 from storage.models import (
     BatchOrigin,
@@ -69,7 +70,7 @@ async def test_same_message_from_both_streams_counts_once(rig):
     )
     await wait_sent(rig, 1)
     prompt, nonce, _ = rig.relay.imagined[0]
-    changes = []
+    changes: list[JobChange] = []
     rig.engine.ledger.subscribe(changes.append)
 
     waiting = mj.waiting(prompt, nonce=nonce)

@@ -90,7 +90,7 @@ async def test_batch_runs_through_sandbox(sandbox, engine):
     async with engine.db.sessions() as session:
         jobs = list(await session.scalars(select(Job).where(Job.batch_id == batch_id)))
         images = list(await session.scalars(select(Image)))
-    by_prompt = {}
+    by_prompt: dict[str, list[Job]] = {}
     for job in jobs:
         by_prompt.setdefault(job.prompt, []).append(job)
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -408,7 +409,7 @@ async def test_report_has_line_per_job(db: Database, blobs: LocalBlobStore, tmp_
     sheet = (await read_report(package.report_path))["Jobs"]
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == (*HEADERS, *JOB_COLUMNS)
-    expected = []
+    expected: list[tuple[Any, ...]] = []
     for spec in ROWS:
         original = (spec.prompt, spec.filename, spec.folder, spec.notes.replace("\r", "\n"))
         if not spec.jobs:

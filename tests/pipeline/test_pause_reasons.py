@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from midjourney.relay import AccessBlockedError, CaptchaRequiredError, TokenRejectedError
+from midjourney.relay import (
+    AccessBlockedError,
+    CaptchaRequiredError,
+    RelayError,
+    TokenRejectedError,
+)
 from pipeline.pause_reasons import PauseCause, classify_pause, describe_pause, with_guild
 
 
@@ -37,7 +42,7 @@ def test_midjourney_reason_cause(reason: str, cause: PauseCause) -> None:
         (CaptchaRequiredError, PauseCause.CAPTCHA),
     ],
 )
-def test_relay_error_cause(error: type[Exception], cause: PauseCause) -> None:
+def test_relay_error_cause(error: type[RelayError], cause: PauseCause) -> None:
     from midjourney.relay import _raise_for_status
 
     status = {TokenRejectedError: 401, AccessBlockedError: 403}.get(error, 400)
@@ -45,7 +50,7 @@ def test_relay_error_cause(error: type[Exception], cause: PauseCause) -> None:
     with pytest.raises(error) as raised:
         _raise_for_status(status, body)
 
-    assert classify_pause(raised.value.user_message) is cause  # type: ignore[attr-defined]
+    assert classify_pause(raised.value.user_message) is cause
 
 
 def test_only_session_causes_skip_trial() -> None:

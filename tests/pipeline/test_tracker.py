@@ -181,6 +181,7 @@ async def test_captcha_pauses_connection_and_keeps_job_queued(make_engine):
     assert job.status == JobStatus.QUEUED
     async with engine.db.sessions() as session:
         connection = await session.get(MidjourneyConnection, job.connection_id)
+    assert connection is not None
     assert connection.state == ConnectionState.PAUSED
     assert "CAPTCHA" in connection.pause_reason
     await asyncio.sleep(0.1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from midjourney.messages import ChannelMessage
 from pipeline.upscales import answered_upscales, press_count
 from storage.models import Job
@@ -25,7 +27,9 @@ def grid_message() -> ChannelMessage:
 
 
 def notice(index: int, reference_id: str | None) -> ChannelMessage:
-    fields = {"content": f"Upscaling image #{index} with **{PROMPT}** - <@{mj.USER_ID}> (fast)"}
+    fields: dict[str, Any] = {
+        "content": f"Upscaling image #{index} with **{PROMPT}** - <@{mj.USER_ID}> (fast)"
+    }
     if reference_id:
         fields["message_reference"] = {"message_id": reference_id, "channel_id": mj.CHANNEL_ID}
     return ChannelMessage.from_payload(mj.message_payload(**fields))

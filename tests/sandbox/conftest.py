@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import aiohttp
 import discord
@@ -80,7 +81,7 @@ async def start_bot(
             await asyncio.wait_for(task, 5)
 
 
-def _set_on_ready(ready: asyncio.Event) -> Callable[[], Awaitable[None]]:
+def _set_on_ready(ready: asyncio.Event) -> Callable[[], Coroutine[Any, Any, None]]:
     async def on_ready() -> None:
         ready.set()
 

@@ -43,7 +43,7 @@ class RecordingDiscord:
         ephemeral_to: str | None = None,
         publish: bool = True,
     ) -> dict[str, Any]:
-        message = {
+        message: dict[str, Any] = {
             "id": str(next(self._ids)),
             "channel_id": channel_id,
             "author": author,

@@ -102,9 +102,7 @@ async def test_imagine_runs_waiting_progress_delete_final(
     assert waiting["interaction_metadata"]["user"]["id"] == USER_ID
 
     updates = discord.of_kind("update")
-    assert [re.search(r"\((\d+)%\)", u["content"])[1] for u in updates] == [
-        str(p) for p in simulator.knobs.progress_steps
-    ]
+    assert [percent_of(u) for u in updates] == list(simulator.knobs.progress_steps)
     assert all(u["id"] == waiting["id"] for u in updates)
     job_uuid = final["attachments"][0]["filename"].rsplit("_", 1)[1].removesuffix(".png")
     assert updates[-1]["attachments"][0]["filename"] == f"{job_uuid}_grid_0.webp"
@@ -344,7 +342,7 @@ async def test_post_moderation_deletes_progress_without_final(
     await wait_for(lambda: discord.of_kind("delete"))
     await asyncio.sleep(0.1)
 
-    percents = [int(re.search(r"\((\d+)%\)", u["content"])[1]) for u in discord.of_kind("update")]
+    percents = [percent_of(u) for u in discord.of_kind("update")]
     assert percents and max(percents) < simulator.knobs.post_moderation_percent
     assert finals(discord) == []
     assert simulator.jobs[next(iter(simulator.jobs))].state == "deleted"
@@ -410,3 +408,10 @@ async def test_captcha_knob_sends_iframe_modal(
     assert modal["iframe_path"].startswith("/captcha/embedded/")
     assert discord.of_kind("INTERACTION_SUCCESS") == []
     assert discord.of_kind("create") == []
+
+
+def percent_of(message: dict[str, Any]) -> int:
+    """Return the "(n%)" progress of a progress edit's content."""
+    match = re.search(r"\((\d+)%\)", message["content"])
+    assert match is not None, f"no progress in {message['content']!r}"
+    return int(match[1])

@@ -83,6 +83,7 @@ async def run_replayed(
     await playing
     async with engine.db.sessions() as session:
         job = await session.scalar(select(Job).where(Job.batch_id == batch_id))
+        assert job is not None, "the batch has no job"
         images = list(await session.scalars(select(Image).where(Image.job_id == job.id)))
     return job, images
 

@@ -1,3 +1,5 @@
+from typing import Any
+
 import discord
 from discord import app_commands
 
@@ -25,7 +27,9 @@ def test_user_errors_show_their_message() -> None:
 
 
 def test_wrapped_errors_are_unwrapped() -> None:
-    command = app_commands.Command(name="run", description="Run.", callback=_callback)
+    command: app_commands.Command[Any, ..., None] = app_commands.Command(
+        name="run", description="Run.", callback=_callback
+    )
     wrapped = app_commands.CommandInvokeError(command, NoConnectionError())
 
     assert "midjau connect" in (describe_error(wrapped) or "")

@@ -1,5 +1,6 @@
 from midjourney.messages import (
     Attachment,
+    ChannelEvent,
     ChannelMessage,
     EventSource,
     MessageCreated,
@@ -38,7 +39,7 @@ def test_copy_with_a_freshly_signed_link_is_still_a_repeat():
 
 def test_each_edit_and_kind_of_event_counts_once():
     dedup = EventDeduplicator()
-    events = [
+    events: list[ChannelEvent] = [
         MessageCreated(progress_message(0), EventSource.USER),
         MessageUpdated(progress_message(0), EventSource.USER),
         MessageUpdated(progress_message(15), EventSource.USER),
