@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, select
 
 from pipeline.accounts import first_active_connection_id, is_restricted
-from pipeline.batches import insert_batch, list_job_ids, list_open_batch_ids
+from pipeline.batches import insert_batch, is_finished, list_job_ids, list_open_batch_ids
 from pipeline.dispatch_choice import count_queued
 from pipeline.durations import daily_cap_notice
 from pipeline.progress import BatchOptions, BatchProgress, BatchResult
+from pipeline.retention import DeletedFiles, delete_batch_files, image_keys_of
 from pipeline.retries import (
     FinishedBatch,
     insert_retry_batch,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from pipeline.finishing import BatchFinisher
     from pipeline.intake import SheetIntake
     from pipeline.ledger import JobLedger
+    from storage.blobs import LocalBlobStore
     from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class BatchRequests:
 
     settings: Settings
     db: Database
+    blobs: LocalBlobStore
     ledger: JobLedger
     completion: JobCompletion
     finisher: BatchFinisher
@@ -174,6 +177,31 @@ class BatchRequests:
             await session.execute(delete(Batch).where(Batch.id == batch_id))
         log.info("batch %s discarded before it ran", batch_id)
         return True
+
+    async def delete_batch(self, batch_id: int, user_id: int) -> DeletedFiles | None:
+        """Delete a user's finished batch: its rows, jobs and prompts, images and outputs.
+
+        Return what was deleted, or None when the batch is not theirs or has not finished.
+        The files go first, so a failure leaves the batch listed rather than files that no
+        row points to.
+        """
+        async with self.db.sessions() as session:
+            batch = await session.get(Batch, batch_id)
+            if batch is None or batch.user_id != user_id or not is_finished(batch):
+                return None
+            keys = list(await session.scalars(image_keys_of(batch_id)))
+        deleted = await delete_batch_files(self.blobs, self.finisher.outputs_dir, batch_id, keys)
+
+        async with self.ledger.transaction() as session:
+            await session.execute(delete(Batch).where(Batch.id == batch_id))
+        await self.db.purge_deleted()
+        log.info(
+            "batch %s deleted by its owner: %d images, %d output files",
+            batch_id,
+            deleted.images,
+            deleted.outputs,
+        )
+        return deleted
 
     async def retry_failed(
         self,

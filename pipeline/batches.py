@@ -42,6 +42,11 @@ DISPATCHABLE_BATCH_STATUSES = (BatchStatus.QUEUED, BatchStatus.RUNNING)
 INSERT_CHUNK_ROWS = 200
 
 
+def is_finished(batch: Batch) -> bool:
+    """Return whether the batch has ended and its outputs are written (or it never will run)."""
+    return batch.finished_at is not None and batch.status not in OPEN_BATCH_STATUSES
+
+
 def options_to_json(options: BatchOptions) -> dict[str, Any]:
     """Return batch options in the form stored in ``Batch.options``."""
     data = asdict(options)

@@ -98,7 +98,7 @@ async def purge_batch_files(
 ) -> DeletedFiles:
     """Delete a batch's files and forget them in the database (image rows, output keys)."""
     async with db.sessions() as session:
-        keys = list(await session.scalars(_image_keys_of(batch_id)))
+        keys = list(await session.scalars(image_keys_of(batch_id)))
     deleted = await delete_batch_files(blobs, outputs_dir, batch_id, keys)
 
     async with db.sessions() as session, session.begin():
@@ -188,7 +188,8 @@ async def run_retention(
     return sweep
 
 
-def _image_keys_of(batch_id: int) -> Select[str]:
+def image_keys_of(batch_id: int) -> Select[str]:
+    """Return a query for the blob keys of a batch's images."""
     return select(Image.blob_key).join(Job, Image.job_id == Job.id).where(Job.batch_id == batch_id)
 
 

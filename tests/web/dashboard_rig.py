@@ -48,6 +48,12 @@ async def logged_in_client(site: Site, email: str) -> tuple[WebClient, int]:
     return client, await user_id_of(site, email)
 
 
+async def connected_client(site: Site, email: str = "ada@example.com") -> tuple[WebClient, int]:
+    """Log in a new account with the sandbox connected; return its browser and connection id."""
+    client, user_id = await logged_in_client(site, email)
+    return client, await connect_sandbox(site, user_id)
+
+
 async def upload(
     client: WebClient,
     prompts: Sequence[str | Mapping[str, Any]],

@@ -17,6 +17,7 @@ from tests.web.dashboard_rig import (
     BATCH_TIMEOUT,
     batch_id_to_run,
     connect_sandbox,
+    connected_client,
     load_batch,
     logged_in_client,
     read_events,
@@ -97,8 +98,7 @@ async def test_pages_say_sending_waits_for_daily_cap(tmp_path: Path) -> None:
 
 async def test_discard_deletes_batch_never_run(tmp_path: Path) -> None:
     async with start_site(tmp_path) as site:
-        client, user_id = await logged_in_client(site, "ada@example.com")
-        connection_id = await connect_sandbox(site, user_id)
+        client, connection_id = await connected_client(site)
         async with client:
             _, check_page = await upload(client, ["a red fox"], connection_id=connection_id)
             batch_id = batch_id_to_run(check_page)
@@ -119,8 +119,7 @@ async def test_discard_deletes_batch_never_run(tmp_path: Path) -> None:
 
 async def test_discard_leaves_running_batch(tmp_path: Path) -> None:
     async with start_site(tmp_path) as site:
-        client, user_id = await logged_in_client(site, "ada@example.com")
-        connection_id = await connect_sandbox(site, user_id)
+        client, connection_id = await connected_client(site)
         async with client:
             batch_id = await run_sheet(client, ["a red fox"], connection_id=connection_id)
             _, page, url = await client.post_form(
@@ -135,8 +134,7 @@ async def test_discard_leaves_running_batch(tmp_path: Path) -> None:
 
 async def test_sheet_without_valid_rows_makes_no_batch(tmp_path: Path) -> None:
     async with start_site(tmp_path) as site:
-        client, user_id = await logged_in_client(site, "ada@example.com")
-        connection_id = await connect_sandbox(site, user_id)
+        client, connection_id = await connected_client(site)
         async with client:
             status, html = await upload(
                 client, ["a blue owl --stylize 5000"], connection_id=connection_id
@@ -151,8 +149,7 @@ async def test_sheet_without_valid_rows_makes_no_batch(tmp_path: Path) -> None:
 
 async def test_upload_rejects_files_that_are_not_sheets(tmp_path: Path) -> None:
     async with start_site(tmp_path) as site:
-        client, user_id = await logged_in_client(site, "ada@example.com")
-        connection_id = await connect_sandbox(site, user_id)
+        client, connection_id = await connected_client(site)
         async with client:
             status, html, _ = await client.post_form(
                 "/dashboard/upload",
@@ -180,8 +177,7 @@ async def test_dashboard_without_connection_says_connect_first(tmp_path: Path) -
 
 async def test_run_streams_progress_and_delivers_outputs(tmp_path: Path) -> None:
     async with start_site(tmp_path) as site:
-        client, user_id = await logged_in_client(site, "ada@example.com")
-        connection_id = await connect_sandbox(site, user_id)
+        client, connection_id = await connected_client(site)
         async with client:
             batch_id = await run_sheet(
                 client,
@@ -282,8 +278,7 @@ async def test_retry_runs_failed_rows_as_new_batch(tmp_path: Path) -> None:
 async def test_cancel_stops_queued_jobs(tmp_path: Path) -> None:
     # A long gap between prompts keeps all but the first job queued until the cancel.
     async with start_site(tmp_path, pacing={"min_gap_seconds": 30.0}) as site:
-        client, user_id = await logged_in_client(site, "ada@example.com")
-        connection_id = await connect_sandbox(site, user_id)
+        client, connection_id = await connected_client(site)
         async with client:
             batch_id = await run_sheet(
                 client, [f"a fox number {index}" for index in range(5)], connection_id=connection_id

@@ -1,4 +1,4 @@
-"""One batch's page and the owner's actions on it: cancel, retry failed rows, download."""
+"""One batch's page and the owner's actions on it: cancel, retry, download, delete."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from pipeline.batch_requests import EngineError
+from pipeline.batches import is_finished
 from pipeline.downloads import sign_download
 from pipeline.progress import BatchProgress
 from pipeline.retention import DOWNLOAD_GRACE, files_kept_until
@@ -72,6 +73,7 @@ async def batch_page(request: web.Request) -> web.Response:
         "can_run": batch.status == BatchStatus.AWAITING_CONFIRMATION,
         "can_cancel": batch.finished_at is None and batch.status not in _UNCANCELLABLE,
         "can_retry": batch.finished_at is not None and _has_retryable(progress),
+        "can_delete": is_finished(batch),
         "live": batch.finished_at is None,
         "waiting": engine.health.waiting(batch.connection_id) if batch.finished_at is None else "",
     }
@@ -170,3 +172,35 @@ async def download_file(request: web.Request) -> web.Response:
         ttl_seconds=DOWNLOAD_LINK_SECONDS,
     )
     raise web.HTTPSeeOther(f"/downloads/{token}")
+
+
+@routes.get("/dashboard/batches/{batch_id}/delete")
+@login_required
+async def confirm_delete(request: web.Request) -> web.Response:
+    """Ask before deleting a finished batch, saying what goes."""
+    _, batch = await require_owned(request, "batch_id", owned_batch)
+    if not is_finished(batch):
+        flash(request, f"Batch {batch.id} has not finished; cancel it first.", "info")
+        raise web.HTTPSeeOther(f"/dashboard/batches/{batch.id}")
+    files = await _output_files(batch)
+    return await render(request, "dashboard/delete.html", {"batch": batch, "files": files})
+
+
+@routes.post("/dashboard/batches/{batch_id}/delete")
+@login_required
+async def delete_batch(request: web.Request) -> web.Response:
+    """Delete a finished batch with its prompts, images and output files, for good."""
+    user, batch = await require_owned(request, "batch_id", owned_batch)
+    batch_id, filename = batch.id, batch.source_filename
+
+    if await require_engine(request).delete_batch(batch_id, user.id) is None:
+        flash(request, f"Batch {batch_id} has not finished; cancel it first.", "info")
+        raise web.HTTPSeeOther(f"/dashboard/batches/{batch_id}")
+    log.info("batch %s deleted by user %s on the web", batch_id, user.id)
+    flash(
+        request,
+        f"Batch {batch_id} ({filename}) is deleted: its prompts, report lines, images and "
+        "output files are gone from MidJAu.",
+        "success",
+    )
+    raise web.HTTPSeeOther("/dashboard/batches")

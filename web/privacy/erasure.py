@@ -17,15 +17,13 @@ from pathlib import Path
 from sqlalchemy import delete, select
 
 from pipeline.engine import Engine
-from pipeline.retention import delete_batch_files
+from pipeline.retention import delete_batch_files, image_keys_of
 from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import (
     Batch,
     BatchStatus,
     ConsentRecord,
-    Image,
-    Job,
     MidjourneyConnection,
     User,
     utcnow,
@@ -69,13 +67,7 @@ async def erase_account(
     files = 0
     for batch_id in batch_ids:
         async with db.sessions() as session:
-            keys = list(
-                await session.scalars(
-                    select(Image.blob_key)
-                    .join(Job, Image.job_id == Job.id)
-                    .where(Job.batch_id == batch_id)
-                )
-            )
+            keys = list(await session.scalars(image_keys_of(batch_id)))
         deleted = await delete_batch_files(blobs, outputs_dir, batch_id, keys)
         files += deleted.images + deleted.outputs
 
