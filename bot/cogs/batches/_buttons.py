@@ -86,7 +86,7 @@ class CancelBatchButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=re.escape(CANCEL_PREFIX) + r"(?P<batch_id>\d+)",
 ):
-    """Cancel a batch: one waiting for confirmation, or one that runs."""
+    """Discard a batch that waits for confirmation, or cancel one that runs."""
 
     def __init__(self, batch_id: int) -> None:
         super().__init__(
@@ -105,11 +105,22 @@ class CancelBatchButton(
         return cls(int(match["batch_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        """Cancel the batch, remove the buttons and confirm it to the clicker."""
+        """Discard or cancel the batch, remove the buttons and confirm it to the clicker."""
         bot: MidjauBot = interaction.client  # type: ignore[assignment]
         try:
             user_id = await require_owner(bot, interaction, self.batch_id)
             await interaction.response.defer()
+            # A batch never run leaves nothing behind, where a cancelled one still posts
+            # an empty ZIP and a report.
+            if await bot.engine.discard_batch(self.batch_id, user_id):
+                await interaction.edit_original_response(view=None)
+                await interaction.followup.send(
+                    f"Batch {self.batch_id} is discarded; nothing was sent.", ephemeral=True
+                )
+                log.info(
+                    "batch %s discarded by Discord user %s", self.batch_id, interaction.user.id
+                )
+                return
             if not await bot.engine.cancel_batch(self.batch_id, user_id):
                 raise BatchNotFoundError(
                     f"Batch {self.batch_id} has already ended or is being cancelled."

@@ -10,6 +10,7 @@ from pipeline.engine import Engine
 from pipeline.progress import BatchProgress
 from sandbox.actor import SandboxUser
 from sandbox.server import Sandbox
+from storage.models import Batch
 from tests.bot.conftest import buttons_of, by_bot, sheet_bytes
 
 
@@ -207,7 +208,7 @@ async def test_cancel_command_cancels_named_batch(
     assert progress.cancelled == 1
 
 
-async def test_cancel_button_cancels_waiting_batch(
+async def test_cancel_button_discards_waiting_batch(
     bot: MidjauBot,
     sandbox: Sandbox,
     user: SandboxUser,
@@ -224,14 +225,52 @@ async def test_cancel_button_cancels_waiting_batch(
 
     await user.click_button(reply["id"], cancel_button["custom_id"])
     await user.wait_for_message(
-        by_bot(sandbox, lambda message: "is cancelled" in message.get("content", "")), timeout=5
+        by_bot(sandbox, lambda message: "is discarded" in message.get("content", "")), timeout=5
     )
 
-    assert (await engine.progress(batch_id)).status == "cancelled"
+    async with engine.db.sessions() as session:
+        assert await session.get(Batch, batch_id) is None
     edited = await user.wait_for_message(
         lambda message: message["id"] == reply["id"] and not buttons_of(message), timeout=5
     )
     assert "Prompts row 3" in edited["content"]
+
+
+async def test_cancel_button_on_progress_cancels_batch(
+    bot: MidjauBot,
+    sandbox: Sandbox,
+    user: SandboxUser,
+    engine: Engine,
+    connected_user_id: int,
+) -> None:
+    sheet = sheet_bytes([["prompt"], ["a red fox"], ["a paper boat"]])
+    await user.run_slash_command("batch run", attachments={"sheet": ("prompts.xlsx", sheet)})
+    reply = await user.wait_for_message(
+        by_bot(sandbox, lambda message: bool(buttons_of(message))), timeout=5
+    )
+    run_button = buttons_of(reply)[0]
+    batch_id = int(run_button["custom_id"].rsplit(":", 1)[1])
+    await user.click_button(reply["id"], run_button["custom_id"])
+    progress_message = await user.wait_for_message(
+        by_bot(
+            sandbox,
+            lambda message: (
+                f"**Batch {batch_id}**" in message.get("content", "") and bool(buttons_of(message))
+            ),
+        ),
+        timeout=5,
+    )
+
+    [cancel_button] = buttons_of(progress_message)
+    await user.click_button(progress_message["id"], cancel_button["custom_id"])
+    confirmation = await user.wait_for_message(
+        by_bot(sandbox, lambda message: "is cancelled" in message.get("content", "")), timeout=5
+    )
+
+    assert f"Batch {batch_id} is cancelled" in confirmation["content"]
+    progress = await engine.progress(batch_id)
+    assert progress.status == "cancelled"
+    assert progress.cancelled == 2
 
 
 async def test_dropped_sheet_gets_confirm_button(
