@@ -1,4 +1,4 @@
-"""Suite-wide hooks: show what a hung asyncio test was waiting for when it times out."""
+"""Suite-wide hooks: let child processes take Ctrl+C, and show what a hung test awaited."""
 
 from __future__ import annotations
 
@@ -10,6 +10,17 @@ from types import FrameType
 from typing import Any
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the ``midjau`` processes that tests start stop on SIGINT, as on Ctrl+C.
+
+    A shell starts a background job (``make test &``) with SIGINT ignored, and a child
+    inherits that, so it would never stop on the SIGINT those tests send. A handler set
+    here is reset to the default in a child, and Python then installs its own.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(wrapper=True, optionalhook=True)
