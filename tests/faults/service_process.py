@@ -20,10 +20,13 @@ from typing import Any, TypeVar
 import aiohttp
 
 from sandbox.server import Sandbox
+from tests.child_processes import stop_process
 
 T = TypeVar("T")
 
 STEP_TIMEOUT = 30.0
+# Seconds a stopping service gets to close its sessions and database before it is killed.
+STOP_TIMEOUT = 20.0
 
 
 class ServiceProcess:
@@ -86,14 +89,12 @@ class ServiceProcess:
         """Stop the service the way an operator does (SIGINT), if it still runs."""
         if self.process is None or self.process.returncode is not None:
             return
-        self.process.send_signal(signal.SIGINT)
-        await asyncio.wait_for(self.process.wait(), timeout=20)
+        await stop_process(self.process, signal.SIGINT, within=STOP_TIMEOUT)
 
     async def terminate(self) -> None:
         """Stop the service the way systemd and Docker do (SIGTERM)."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(self.process.wait(), timeout=20)
+        await stop_process(self.process, signal.SIGTERM, within=STOP_TIMEOUT)
 
     def query(self, sql: str, *parameters: object) -> list[tuple[Any, ...]]:
         """Run a read-only query on the service's database; [] while it is not readable."""

@@ -23,6 +23,7 @@ from midjau.cli import main
 from midjau.settings import SandboxSettings
 from sandbox.server import Sandbox
 from storage.crypto import TokenCipher
+from tests.child_processes import stop_popen, stop_process
 
 TOKEN = "mfa.sandbox-user-token-for-cli-tests"
 
@@ -324,8 +325,7 @@ def test_sandbox_serves_until_interrupted(tmp_path: Path) -> None:
         )
         assert me["bot"] is True
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=10)
+        stop_popen(process, signal.SIGINT, within=10)
     assert process.returncode in (0, 130)
 
 
@@ -369,8 +369,7 @@ async def test_run_starts_bot_and_web(tmp_path: Path) -> None:
             commands = sandbox.discord.commands.in_scope(sandbox.bot_user_id)
             assert sorted(command["name"] for command in commands) == ["batch", "connection"]
         finally:
-            process.send_signal(signal.SIGINT)
-            output, _ = await asyncio.wait_for(process.communicate(), timeout=20)
+            output = await stop_process(process, signal.SIGINT, within=20)
         text = output.decode()
         assert "MidJAu stopped" in text
         assert sandbox.bot_token not in text
@@ -422,8 +421,7 @@ async def test_second_run_exits_before_discord(tmp_path: Path, conflict: str) ->
             sessions_after = len(sandbox.discord.gateway.sessions)
             first_still_runs = first.returncode is None
         finally:
-            first.send_signal(signal.SIGINT)
-            await asyncio.wait_for(first.communicate(), timeout=20)
+            await stop_process(first, signal.SIGINT, within=20)
 
     assert status == 1
     if conflict == "same data folder":
