@@ -1,14 +1,16 @@
 """The contents of a batch's outputs, read from its stored rows, jobs and images.
 
-These functions take the batch as loaded from the database and return plain values
-(image references, report lines, totals), so the file writing that follows needs no
-database and can run in a thread.
+These functions take a chunk of the batch's rows as loaded from the database and return
+plain values (image references, report lines, totals), so the file writing that follows
+needs no database and can run in a thread. ``BatchTally`` adds up the totals chunk by
+chunk, so no step needs the whole batch in memory.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipeline.packager.naming import ImageRef
@@ -28,10 +30,10 @@ from storage.models import (
 DISCORD_MESSAGE_URL = "https://discord.com/channels/{guild}/{channel}/{message}"
 
 
-def image_refs(batch: Batch, present: Mapping[str, int]) -> list[ImageRef]:
-    """Return a reference for every image whose blob is present (blob key -> size)."""
+def image_refs(rows: Sequence[SheetRow], present: Mapping[str, int]) -> list[ImageRef]:
+    """Return a reference for every image of ``rows`` whose blob is present (key -> size)."""
     refs = []
-    for row in batch.rows:
+    for row in rows:
         if not row.jobs:
             continue
         several_permutations = len({job.permutation_index for job in row.jobs}) > 1
@@ -60,12 +62,13 @@ def image_refs(batch: Batch, present: Mapping[str, int]) -> list[ImageRef]:
 
 def report_lines(
     batch: Batch,
+    rows: Sequence[SheetRow],
     connections: Mapping[int, MidjourneyConnection],
     archive_names: Mapping[int, str],
 ) -> list[ReportLine]:
-    """Return the Jobs sheet's lines: one per job, and one for each row without jobs."""
+    """Return the Jobs sheet's lines of ``rows``: one per job, and one per row without jobs."""
     lines = []
-    for row in batch.rows:
+    for row in rows:
         original = tuple(_original_cell(row, header) for header in batch.headers)
         if not row.jobs:
             lines.append(_row_line(row, original))
@@ -77,11 +80,11 @@ def report_lines(
     return lines
 
 
-def failed_row_cells(batch: Batch) -> list[tuple[CellValue, ...]]:
+def failed_row_cells(batch: Batch, rows: Sequence[SheetRow]) -> list[tuple[CellValue, ...]]:
     """Return the original cells of each row that failed, was invalid or was cancelled."""
     return [
         tuple(_original_cell(row, header) for header in batch.headers)
-        for row in batch.rows
+        for row in rows
         if row_outcome(row) in ("failed", "cancelled")
     ]
 
@@ -164,19 +167,81 @@ def row_outcome(row: SheetRow) -> str:
     return "skipped"
 
 
-def summarize(batch: Batch, images: int) -> BatchSummary:
-    """Return the batch's totals."""
-    outcomes = Counter(row_outcome(row) for row in batch.rows)
-    return BatchSummary(
-        rows_total=len(batch.rows),
-        rows_done=outcomes["done"],
-        rows_failed=outcomes["failed"],
-        rows_skipped=outcomes["skipped"],
-        rows_cancelled=outcomes["cancelled"],
-        jobs_total=sum(len(row.jobs) for row in batch.rows),
-        images=images,
-        elapsed_seconds=elapsed_seconds(batch),
-    )
+@dataclass(slots=True)
+class BatchTally:
+    """The totals of a batch, added up one chunk of rows at a time."""
+
+    rows: int = 0
+    rows_invalid: int = 0
+    jobs: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[JobStatus] = field(default_factory=Counter)
+    categories: Counter[FailureCategory] = field(default_factory=Counter)
+    last_finish: datetime | None = None
+
+    def add(self, rows: Sequence[SheetRow]) -> None:
+        """Count ``rows``, their outcomes and their jobs."""
+        for row in rows:
+            self.rows += 1
+            self.rows_invalid += row.status is RowStatus.INVALID
+            self.outcomes[row_outcome(row)] += 1
+            for job in row.jobs:
+                self._add_job(job)
+
+    def _add_job(self, job: Job) -> None:
+        self.jobs += 1
+        self.statuses[job.status] += 1
+        if job.failure_category:
+            self.categories[job.failure_category] += 1
+        if job.finished_at is not None:
+            self.last_finish = max(self.last_finish or job.finished_at, job.finished_at)
+
+    def summary(self, batch: Batch, images: int) -> BatchSummary:
+        """Return the batch's totals."""
+        return BatchSummary(
+            rows_total=self.rows,
+            rows_done=self.outcomes["done"],
+            rows_failed=self.outcomes["failed"],
+            rows_skipped=self.outcomes["skipped"],
+            rows_cancelled=self.outcomes["cancelled"],
+            jobs_total=self.jobs,
+            images=images,
+            elapsed_seconds=elapsed_seconds(batch),
+        )
+
+    def summary_items(
+        self, batch: Batch, summary: BatchSummary, notices: Sequence[str]
+    ) -> list[tuple[str, CellValue]]:
+        """Return the Summary sheet's lines as (item, value) pairs."""
+        items: list[tuple[str, CellValue]] = [
+            ("batch", batch.id),
+            ("source file", batch.source_filename),
+            ("sheet", batch.sheet_name),
+            ("started at", batch.started_at or batch.created_at),
+            # The report is written before the batch is marked finished, so the end of its
+            # work is when its last job ended.
+            ("finished at", batch.finished_at or self.last_finish),
+            ("elapsed (s)", summary.elapsed_seconds),
+            ("rows", summary.rows_total),
+            ("rows done", summary.rows_done),
+            ("rows failed (invalid rows included)", summary.rows_failed),
+            ("rows skipped", summary.rows_skipped),
+            ("rows cancelled", summary.rows_cancelled),
+            ("rows invalid", self.rows_invalid),
+            ("jobs", summary.jobs_total),
+        ]
+        items += [
+            (f"jobs {status.value}", self.statuses[status])
+            for status in JobStatus
+            if self.statuses[status] or status.is_final
+        ]
+        items += [
+            (f"jobs failed as {category.value}", self.categories[category])
+            for category in FailureCategory
+        ]
+        items += [("images", summary.images), ("time zone", "all times are UTC")]
+        items += [("notice", notice) for notice in notices]
+        return items
 
 
 def elapsed_seconds(batch: Batch) -> float:
@@ -184,45 +249,3 @@ def elapsed_seconds(batch: Batch) -> float:
     start = batch.started_at or batch.created_at
     end = batch.finished_at or utcnow()
     return round(max((end - start).total_seconds(), 0.0), 1)
-
-
-def _last_finish(jobs: Sequence[Job]) -> datetime | None:
-    finishes = [job.finished_at for job in jobs if job.finished_at is not None]
-    return max(finishes, default=None)
-
-
-def summary_items(
-    batch: Batch, summary: BatchSummary, notices: Sequence[str]
-) -> list[tuple[str, CellValue]]:
-    """Return the Summary sheet's lines as (item, value) pairs."""
-    jobs = [job for row in batch.rows for job in row.jobs]
-    statuses = Counter(job.status for job in jobs)
-    categories = Counter(job.failure_category for job in jobs if job.failure_category)
-    items: list[tuple[str, CellValue]] = [
-        ("batch", batch.id),
-        ("source file", batch.source_filename),
-        ("sheet", batch.sheet_name),
-        ("started at", batch.started_at or batch.created_at),
-        # The report is written before the batch is marked finished, so the end of its work
-        # is when its last job ended.
-        ("finished at", batch.finished_at or _last_finish(jobs)),
-        ("elapsed (s)", summary.elapsed_seconds),
-        ("rows", summary.rows_total),
-        ("rows done", summary.rows_done),
-        ("rows failed (invalid rows included)", summary.rows_failed),
-        ("rows skipped", summary.rows_skipped),
-        ("rows cancelled", summary.rows_cancelled),
-        ("rows invalid", sum(1 for row in batch.rows if row.status is RowStatus.INVALID)),
-        ("jobs", summary.jobs_total),
-    ]
-    items += [
-        (f"jobs {status.value}", statuses[status])
-        for status in JobStatus
-        if statuses[status] or status.is_final
-    ]
-    items += [
-        (f"jobs failed as {category.value}", categories[category]) for category in FailureCategory
-    ]
-    items += [("images", summary.images), ("time zone", "all times are UTC")]
-    items += [("notice", notice) for notice in notices]
-    return items

@@ -15,29 +15,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.orm import selectinload
 
 from pipeline.packager.archive import ArchiveFile, plan_parts, write_zip
-from pipeline.packager.contents import (
-    failed_row_cells,
-    image_refs,
-    report_lines,
-    summarize,
-    summary_items,
-)
+from pipeline.packager.contents import BatchTally, failed_row_cells, image_refs, report_lines
 from pipeline.packager.naming import ImageRef, assign_archive_names
-from pipeline.packager.report import CellValue, ReportLine, write_report
+from pipeline.packager.report import ReportWriter
 from pipeline.progress import BatchSummary
 from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import Batch, Image, Job, MidjourneyConnection, SheetRow
 
 log = logging.getLogger(__name__)
+
+# Sheet rows read from the database at a time while packaging: enough for few round trips,
+# few enough that a batch of any size packages in about the same memory.
+ROWS_PER_CHUNK = 500
 
 
 class PackagingError(Exception):
@@ -55,20 +53,6 @@ class Package:
     notices: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class OutputPlan:
-    """Everything the file writing needs, as plain values."""
-
-    out_dir: Path
-    batch_id: int
-    headers: tuple[str, ...]
-    lines: list[ReportLine]
-    summary: list[tuple[str, CellValue]]
-    images: list[ArchiveFile]
-    part_limit_bytes: int
-    failed_rows: list[tuple[CellValue, ...]] = field(default_factory=list)
-
-
 def report_filename(batch_id: int) -> str:
     """Return the report's file name, in ``out_dir`` and inside the ZIP."""
     return f"batch-{batch_id}-report.xlsx"
@@ -81,36 +65,44 @@ async def package_batch(
     out_dir: Path,
     *,
     part_limit_bytes: int,
+    rows_per_chunk: int = ROWS_PER_CHUNK,
 ) -> Package:
-    """Write the batch's report and ZIP part(s) into ``out_dir`` and store the image names."""
+    """Write the batch's report and ZIP part(s) into ``out_dir`` and store the image names.
+
+    The rows are read twice, ``rows_per_chunk`` at a time: first to name the images and
+    add up the totals, then to write the report's lines.
+    """
     if part_limit_bytes <= 0:
         raise ValueError(f"part_limit_bytes must be positive, not {part_limit_bytes}")
     batch, connections = await _load_batch(db, batch_id)
+    out_dir = Path(out_dir)
 
-    sizes = await _measure_images(blobs, batch)
-    notices = [
-        f"row {row.row_number}: image {image.blob_key} is missing from the blob store"
-        for row in batch.rows
-        for job in row.jobs
-        for image in job.images
-        if image.blob_key not in sizes
-    ]
-    refs = image_refs(batch, sizes)
+    tally = BatchTally()
+    refs: list[ImageRef] = []
+    sizes: dict[str, int] = {}
+    notices: list[str] = []
+    async for rows in _row_chunks(db, batch_id, rows_per_chunk):
+        tally.add(rows)
+        present = await _measure_images(blobs, rows)
+        notices += _missing_images(rows, present)
+        refs += image_refs(rows, present)
+        sizes |= present
     names = assign_archive_names(refs, reserved=[report_filename(batch_id)])
     await _store_archive_names(db, names)
 
-    summary = summarize(batch, images=len(names))
-    outputs = OutputPlan(
-        out_dir=Path(out_dir),
-        batch_id=batch_id,
-        headers=tuple(str(header) for header in batch.headers),
-        lines=report_lines(batch, connections, names),
-        summary=summary_items(batch, summary, notices),
-        images=_archive_files(blobs, refs, names, sizes),
-        part_limit_bytes=part_limit_bytes,
-        failed_rows=failed_row_cells(batch),
+    summary = tally.summary(batch, images=len(names))
+    # Starting a sheet creates its temporary file, so the writer is made in a thread too.
+    headers = [str(header) for header in batch.headers]
+    items = tally.summary_items(batch, summary, notices)
+    report = await asyncio.to_thread(ReportWriter, headers, items)
+    async for rows in _row_chunks(db, batch_id, rows_per_chunk):
+        lines = report_lines(batch, rows, connections, names)
+        await asyncio.to_thread(report.append, lines, failed_row_cells(batch, rows))
+
+    images = _archive_files(blobs, refs, names, sizes)
+    zip_paths, part_notices = await write_outputs(
+        out_dir, batch_id, report, images, part_limit_bytes
     )
-    zip_paths, part_notices = await write_outputs(outputs)
     notices += part_notices
 
     for notice in notices:
@@ -122,31 +114,67 @@ async def package_batch(
         len(zip_paths),
         summary.rows_total,
     )
-    report_path = outputs.out_dir / report_filename(batch_id)
+    report_path = out_dir / report_filename(batch_id)
     return Package(zip_paths=zip_paths, report_path=report_path, summary=summary, notices=notices)
 
 
 async def _load_batch(db: Database, batch_id: int) -> tuple[Batch, dict[int, MidjourneyConnection]]:
+    """Return the batch without its rows, and the connections its jobs ran on, by id."""
     async with db.sessions() as session:
-        batch = await session.scalar(
-            select(Batch)
-            .where(Batch.id == batch_id)
-            .options(selectinload(Batch.rows).selectinload(SheetRow.jobs).selectinload(Job.images))
-        )
+        batch = await session.get(Batch, batch_id)
         if batch is None:
             raise PackagingError(f"batch {batch_id} not found")
-
-        connection_ids = {job.connection_id for row in batch.rows for job in row.jobs}
-        connection_ids.add(batch.connection_id)
-        connection_ids.discard(None)
+        job_connections = select(Job.connection_id).where(Job.batch_id == batch_id).distinct()
         connections = await session.scalars(
-            select(MidjourneyConnection).where(MidjourneyConnection.id.in_(connection_ids))
+            select(MidjourneyConnection).where(
+                or_(
+                    MidjourneyConnection.id.in_(job_connections),
+                    MidjourneyConnection.id == batch.connection_id,
+                )
+            )
         )
         return batch, {connection.id: connection for connection in connections}
 
 
-async def _measure_images(blobs: LocalBlobStore, batch: Batch) -> dict[str, int]:
-    keys = [image.blob_key for row in batch.rows for job in row.jobs for image in job.images]
+async def _row_chunks(
+    db: Database, batch_id: int, rows_per_chunk: int
+) -> AsyncIterator[list[SheetRow]]:
+    """Yield the batch's rows with their jobs and images, in sheet order, a chunk at a time.
+
+    Each chunk is read in a session of its own, so the rows of one chunk are freed when
+    the next is read.
+    """
+    after = (-1, -1)
+    while True:
+        async with db.sessions() as session:
+            rows = list(
+                await session.scalars(
+                    select(SheetRow)
+                    .where(SheetRow.batch_id == batch_id)
+                    .where(tuple_(SheetRow.row_number, SheetRow.id) > tuple_(*after))
+                    .order_by(SheetRow.row_number, SheetRow.id)
+                    .limit(rows_per_chunk)
+                    .options(selectinload(SheetRow.jobs).selectinload(Job.images))
+                )
+            )
+        if not rows:
+            return
+        yield rows
+        after = (rows[-1].row_number, rows[-1].id)
+
+
+def _missing_images(rows: Sequence[SheetRow], present: Mapping[str, int]) -> list[str]:
+    return [
+        f"row {row.row_number}: image {image.blob_key} is missing from the blob store"
+        for row in rows
+        for job in row.jobs
+        for image in job.images
+        if image.blob_key not in present
+    ]
+
+
+async def _measure_images(blobs: LocalBlobStore, rows: Sequence[SheetRow]) -> dict[str, int]:
+    keys = [image.blob_key for row in rows for job in row.jobs for image in job.images]
     return await asyncio.to_thread(_blob_sizes, blobs, keys)
 
 
@@ -183,24 +211,37 @@ def _archive_files(
     return sorted(files, key=lambda file: file.name.casefold())
 
 
-async def write_outputs(outputs: OutputPlan) -> tuple[list[Path], list[str]]:
-    """Write the report and the ZIP part(s); return the ZIP paths and notices about the split."""
-    return await asyncio.to_thread(_write_outputs, outputs)
+async def write_outputs(
+    out_dir: Path,
+    batch_id: int,
+    report: ReportWriter,
+    images: Sequence[ArchiveFile],
+    part_limit_bytes: int,
+) -> tuple[list[Path], list[str]]:
+    """Save the report and write the ZIP part(s); return the ZIP paths and notices on the split."""
+    return await asyncio.to_thread(
+        _write_outputs, out_dir, batch_id, report, images, part_limit_bytes
+    )
 
 
-def _write_outputs(outputs: OutputPlan) -> tuple[list[Path], list[str]]:
-    out_dir = outputs.out_dir
+def _write_outputs(
+    out_dir: Path,
+    batch_id: int,
+    report: ReportWriter,
+    images: Sequence[ArchiveFile],
+    part_limit_bytes: int,
+) -> tuple[list[Path], list[str]]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    report_path = out_dir / report_filename(outputs.batch_id)
-    write_report(report_path, outputs.headers, outputs.lines, outputs.summary, outputs.failed_rows)
+    report_path = out_dir / report_filename(batch_id)
+    report.save(report_path)
 
-    report = ArchiveFile(report_path.name, report_path, report_path.stat().st_size)
-    plan = plan_parts(outputs.images, report, outputs.part_limit_bytes)
-    _remove_earlier_zips(out_dir, outputs.batch_id)
+    report_file = ArchiveFile(report_path.name, report_path, report_path.stat().st_size)
+    plan = plan_parts(images, report_file, part_limit_bytes)
+    _remove_earlier_zips(out_dir, batch_id)
 
     paths = []
     for number, files in enumerate(plan.parts, start=1):
-        name = f"batch-{outputs.batch_id}-images"
+        name = f"batch-{batch_id}-images"
         name += f"-part{number}.zip" if len(plan.parts) > 1 else ".zip"
         path = out_dir / name
         write_zip(path, files)

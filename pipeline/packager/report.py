@@ -4,8 +4,8 @@ The "Failed rows" sheet repeats the original cells of every row that failed, was
 or was cancelled, under the batch's own headers and nothing else, so the user can fix
 those rows and send the sheet back as a new batch. It keeps its header when no row failed.
 
-The workbook is written in openpyxl's write-only mode, which streams rows to disk, so
-memory stays flat however many jobs a batch has.
+The workbook is written in openpyxl's write-only mode, which streams rows to disk, and
+the lines come in chunks of rows, so memory stays flat however many jobs a batch has.
 
 Text from the sheet, from Midjourney or from users is always stored as a string cell,
 never as a formula. Text that a spreadsheet could read as a formula also gets the quote
@@ -108,43 +108,66 @@ def looks_like_formula(text: str) -> bool:
     return text.lstrip().startswith(_FORMULA_STARTS)
 
 
-def write_report(
-    path: Path,
-    headers: Sequence[str],
-    lines: Sequence[ReportLine],
-    summary: Sequence[tuple[str, CellValue]],
-    failed_rows: Sequence[Sequence[CellValue]] = (),
-) -> None:
-    """Write the report workbook to ``path``, replacing any earlier file atomically.
+class ReportWriter:
+    """A report workbook written chunk by chunk, each sheet streamed to a temporary file.
 
-    ``failed_rows`` holds the original cells, in ``headers`` order, of each row that
-    failed, was invalid or was cancelled.
+    A write-only sheet takes column widths only before its first row, so the widths fit
+    the headers and the first chunk of lines.
     """
-    workbook = Workbook(write_only=True)
-    _write_sheet(
-        workbook.create_sheet("Jobs"), (*headers, *JOB_COLUMNS), (ln.values() for ln in lines)
-    )
-    _write_sheet(workbook.create_sheet("Summary"), SUMMARY_COLUMNS, summary)
-    _write_sheet(workbook.create_sheet(FAILED_ROWS_SHEET), headers, failed_rows)
-    with open_atomic(path) as handle:
-        workbook.save(handle)
+
+    def __init__(self, headers: Sequence[str], summary: Sequence[tuple[str, CellValue]]) -> None:
+        self.headers = tuple(headers)
+        self._workbook = Workbook(write_only=True)
+        self._jobs = self._workbook.create_sheet("Jobs")
+        summary_sheet = self._workbook.create_sheet("Summary")
+        self._failed_rows = self._workbook.create_sheet(FAILED_ROWS_SHEET)
+        self._started = False
+        _start_sheet(summary_sheet, SUMMARY_COLUMNS, _column_widths(SUMMARY_COLUMNS, summary))
+        _append_rows(summary_sheet, summary)
+
+    def append(
+        self, lines: Sequence[ReportLine], failed_rows: Sequence[Sequence[CellValue]] = ()
+    ) -> None:
+        """Add ``lines`` to the Jobs sheet and ``failed_rows`` to the "Failed rows" sheet.
+
+        ``failed_rows`` contains the original cells, in header order, of each row that
+        failed, was invalid or was cancelled.
+        """
+        values = [line.values() for line in lines]
+        if not self._started:
+            self._start(values)
+        _append_rows(self._jobs, values)
+        _append_rows(self._failed_rows, failed_rows)
+
+    def save(self, path: Path) -> None:
+        """Write the workbook to ``path``, replacing any earlier file atomically."""
+        if not self._started:
+            self._start([])
+        with open_atomic(path) as handle:
+            self._workbook.save(handle)
+
+    def _start(self, sample: Sequence[Sequence[CellValue]]) -> None:
+        header = (*self.headers, *JOB_COLUMNS)
+        widths = _column_widths(header, sample)
+        _start_sheet(self._jobs, header, widths)
+        # The failed rows repeat the original cells, the first columns of the Jobs sheet.
+        _start_sheet(self._failed_rows, self.headers, widths[: len(self.headers)])
+        self._started = True
 
 
-def _write_sheet(
-    sheet: WriteOnlyWorksheet, header: Sequence[str], rows: Iterable[Sequence[CellValue]]
-) -> None:
-    table = [tuple(row) for row in rows]
-    # Write-only sheets take widths and panes only before the first row is written.
-    for number, width in enumerate(_column_widths(header, table), start=1):
+def _start_sheet(sheet: WriteOnlyWorksheet, header: Sequence[str], widths: Sequence[float]) -> None:
+    for number, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(number)].width = width
     sheet.freeze_panes = "A2"
-
     sheet.append([_cell(sheet, str(title), font=_BOLD) for title in header])
-    for row in table:
+
+
+def _append_rows(sheet: WriteOnlyWorksheet, rows: Iterable[Sequence[CellValue]]) -> None:
+    for row in rows:
         sheet.append([_cell(sheet, value) for value in row])
 
 
-def _column_widths(header: Sequence[str], rows: Sequence[tuple[CellValue, ...]]) -> list[float]:
+def _column_widths(header: Sequence[str], rows: Sequence[Sequence[CellValue]]) -> list[float]:
     widths = [len(str(title)) for title in header]
     for row in rows:
         for number, value in enumerate(row):

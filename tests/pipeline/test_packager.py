@@ -692,3 +692,38 @@ async def test_empty_batch_gets_report_only(
     archive = await read_zip(package.zip_paths[0])
     assert archive.entries == [package.report_path.name]
     assert package.summary.rows_total == 0
+
+
+@pytest.mark.parametrize("rows_per_chunk", [1, 2, 3])
+async def test_chunked_reads_write_same_outputs(
+    db: Database, blobs: LocalBlobStore, tmp_path: Path, rows_per_chunk: int
+) -> None:
+    stored = await store_batch(db, blobs)
+
+    whole = await package_batch(
+        db, blobs, stored.batch_id, tmp_path / "whole", part_limit_bytes=LARGE_LIMIT
+    )
+    chunked = await package_batch(
+        db,
+        blobs,
+        stored.batch_id,
+        tmp_path / "chunked",
+        part_limit_bytes=LARGE_LIMIT,
+        rows_per_chunk=rows_per_chunk,
+    )
+
+    assert len(ROWS) > 3 * rows_per_chunk
+    assert chunked.summary == whole.summary
+    assert chunked.notices == whole.notices
+    assert await report_cells(chunked.report_path) == await report_cells(whole.report_path)
+    whole_zip = await read_zip(whole.zip_paths[0])
+    chunked_zip = await read_zip(chunked.zip_paths[0])
+    assert chunked_zip.entries == whole_zip.entries
+    images = [name for name in whole_zip.entries if name != whole.report_path.name]
+    assert [chunked_zip.data[name] for name in images] == [whole_zip.data[name] for name in images]
+
+
+async def report_cells(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Return every sheet's cell values of a report, by sheet name."""
+    workbook = await read_report(path)
+    return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in workbook}
