@@ -100,8 +100,8 @@ async def package_batch(
         await asyncio.to_thread(report.append, lines, failed_row_cells(batch, rows))
 
     images = _archive_files(blobs, refs, names, sizes)
-    zip_paths, part_notices = await write_outputs(
-        out_dir, batch_id, report, images, part_limit_bytes
+    zip_paths, part_notices = await asyncio.to_thread(
+        write_outputs, out_dir, batch_id, report, images, part_limit_bytes
     )
     notices += part_notices
 
@@ -211,7 +211,7 @@ def _archive_files(
     return sorted(files, key=lambda file: file.name.casefold())
 
 
-async def write_outputs(
+def write_outputs(
     out_dir: Path,
     batch_id: int,
     report: ReportWriter,
@@ -219,18 +219,6 @@ async def write_outputs(
     part_limit_bytes: int,
 ) -> tuple[list[Path], list[str]]:
     """Save the report and write the ZIP part(s); return the ZIP paths and notices on the split."""
-    return await asyncio.to_thread(
-        _write_outputs, out_dir, batch_id, report, images, part_limit_bytes
-    )
-
-
-def _write_outputs(
-    out_dir: Path,
-    batch_id: int,
-    report: ReportWriter,
-    images: Sequence[ArchiveFile],
-    part_limit_bytes: int,
-) -> tuple[list[Path], list[str]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     report_path = out_dir / report_filename(batch_id)
     report.save(report_path)
