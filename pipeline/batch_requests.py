@@ -194,6 +194,7 @@ class BatchRequests:
 
         async with self.ledger.transaction() as session:
             await session.execute(delete(Batch).where(Batch.id == batch_id))
+        self.finisher.forget(batch_id)
         await self.db.purge_deleted()
         log.info(
             "batch %s deleted by its owner: %d images, %d output files",

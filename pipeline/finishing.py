@@ -45,6 +45,10 @@ class BatchFinisher:
         # Seconds a connection delays its sends (the daily cap, a back-off). The engine sets it.
         self.hold_seconds: Callable[[int | None], float] = lambda _connection_id: 0.0
 
+    def forget(self, batch_id: int) -> None:
+        """Drop the kept result of a batch that was deleted."""
+        self._results.pop(batch_id, None)
+
     def mark_changed(self, batch_id: int) -> None:
         """Note that a batch changed; listeners hear of it on the next turn of the loop."""
         self._dirty.add(batch_id)

@@ -207,12 +207,15 @@ def _delete_files(
         if path.is_file():
             path.unlink(missing_ok=True)
             images += 1
-    if blob_folder.is_dir():
-        images += sum(1 for path in blob_folder.rglob("*") if path.is_file())
-        shutil.rmtree(blob_folder, ignore_errors=True)
+    images += _delete_folder(blob_folder)
+    return images, _delete_folder(outputs_folder)
 
-    outputs = 0
-    if outputs_folder.is_dir():
-        outputs = sum(1 for path in outputs_folder.rglob("*") if path.is_file())
-        shutil.rmtree(outputs_folder, ignore_errors=True)
-    return images, outputs
+
+def _delete_folder(folder: Path) -> int:
+    """Delete a folder and return how many files it had; another deletion may race this one."""
+    try:
+        files = sum(1 for path in folder.rglob("*") if path.is_file())
+    except FileNotFoundError:
+        return 0
+    shutil.rmtree(folder, ignore_errors=True)
+    return files

@@ -166,6 +166,11 @@ class ImageKind(StrEnum):
     VARIATION = "variation"  # a V1-V4 result grid
 
 
+# Ids that appear in URLs, Discord buttons and caches must not come back for another row,
+# which SQLite does without AUTOINCREMENT once the newest row is deleted.
+NEVER_REUSED_IDS = {"sqlite_autoincrement": True}
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -204,7 +209,7 @@ class User(Base):
     )
 
     # A unique index, not a constraint: SQLite cannot add a UNIQUE column to a table.
-    __table_args__ = (Index("ux_users_email", "email", unique=True),)
+    __table_args__ = (Index("ux_users_email", "email", unique=True), NEVER_REUSED_IDS)
 
 
 class EmailToken(Base):
@@ -261,6 +266,7 @@ class SupportTicket(Base):
     """A message a user sent through the support form."""
 
     __tablename__ = "support_tickets"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -276,6 +282,7 @@ class MidjourneyConnection(Base):
     """A Discord account connected for Midjourney, and the channel it works in."""
 
     __tablename__ = "midjourney_connections"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -316,6 +323,7 @@ class Batch(Base):
     """One sheet (or API request) run through Midjourney."""
 
     __tablename__ = "batches"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -451,4 +459,7 @@ class Image(Base):
 
     job: Mapped[Job] = relationship(back_populates="images")
 
-    __table_args__ = (Index("ux_images_job_kind_index", "job_id", "kind", "index", unique=True),)
+    __table_args__ = (
+        Index("ux_images_job_kind_index", "job_id", "kind", "index", unique=True),
+        NEVER_REUSED_IDS,
+    )

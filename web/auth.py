@@ -87,8 +87,8 @@ def login_required(handler: AnyHandler) -> AnyHandler:
 def account_stamp(user: User) -> int:
     """Return the account's creation time in microseconds.
 
-    Two accounts can get the same id (SQLite reuses the id of a deleted last row), but not
-    the same stamp, so a deleted account's cookie never logs in to a later account.
+    The database never hands out an id twice, but a restored backup can give a later
+    account a deleted one's id. The stamp differs, so the old cookie still fails.
     """
     return round(user.created_at.timestamp() * 1_000_000)
 

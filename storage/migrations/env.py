@@ -6,6 +6,8 @@ from ``-x url=...`` on the command line, or from ``sqlalchemy.url`` in ``alembic
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -55,12 +57,37 @@ def run_on_connection(connection: Connection) -> None:
         context.run_migrations()
 
 
+@contextmanager
+def sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """Turn SQLite's foreign keys off while migrations rebuild tables, then check them.
+
+    Batch mode rebuilds a SQLite table by copying it and dropping the old one, and with
+    foreign keys on, that drop deletes every row that refers to it through a cascade.
+    SQLite ignores this PRAGMA inside a transaction, so it is set before the migrations'.
+    """
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the migrations left rows whose foreign keys break: {broken}")
+    finally:
+        connection.rollback()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+
+
 def run_on_new_engine(url: URL) -> None:
     """Open a short-lived synchronous engine for ``url`` and migrate through it."""
     engine = make_sync_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as connection:
-            run_on_connection(connection)
+            if not is_sqlite(url):
+                run_on_connection(connection)
+                return
+            with sqlite_foreign_keys_off(connection):
+                run_on_connection(connection)
     finally:
         engine.dispose()
 

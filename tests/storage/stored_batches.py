@@ -43,13 +43,16 @@ async def add_batch_with_images(
     finished_at: datetime | None,
     downloaded_at: datetime | None = None,
     upscales: int = 0,
+    batch_id: int | None = None,
 ) -> BatchRows:
     """Add a web batch with an accepted row, a job, a grid and ``upscales`` upscale images.
 
     The batch is done when ``finished_at`` is given, else running. Its ZIP and report
     keys point into ``outputs_dir``, but neither the files nor the blobs are written.
+    ``batch_id`` sets the batch's id instead of the database choosing it.
     """
     batch = Batch(
+        id=batch_id,
         user_id=user_id,
         origin=BatchOrigin.WEB,
         status=BatchStatus.DONE if finished_at else BatchStatus.RUNNING,

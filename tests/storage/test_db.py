@@ -220,6 +220,18 @@ async def test_deleting_batch_through_orm_cascades(db: Database) -> None:
     assert await count(db, User) == 1
 
 
+async def test_ids_of_deleted_rows_are_not_reused(db: Database) -> None:
+    first = await add_graph(db)
+    async with db.sessions() as session:
+        await session.execute(delete(User).where(User.id == first["user"]))
+        await session.commit()
+
+    second = await add_graph(db)
+
+    for name in ("user", "connection", "batch", "image"):
+        assert int(second[name]) > int(first[name]), name
+
+
 async def test_deleting_connection_keeps_batch(db: Database) -> None:
     ids = await add_graph(db)
     async with db.sessions() as session:

@@ -47,7 +47,9 @@ async def engine(settings: Settings, database: Database, tmp_path: Path) -> Asyn
         await engine.stop()
 
 
-async def store_finished_batch(settings: Settings, database: Database) -> BatchRows:
+async def store_finished_batch(
+    settings: Settings, database: Database, *, batch_id: int | None = None
+) -> BatchRows:
     """Store a finished batch whose ZIP is on disk and whose report is already deleted."""
     async with database.sessions() as session, session.begin():
         user = User(discord_user_id="1180000000000000900", display_name="owner")
@@ -60,6 +62,7 @@ async def store_finished_batch(settings: Settings, database: Database) -> BatchR
             source_filename="harbour.xlsx",
             outputs_dir=settings.data_dir / "outputs",
             finished_at=utcnow(),
+            batch_id=batch_id,
         )
     rows.zip_path.parent.mkdir(parents=True)
     rows.zip_path.write_bytes(b"zip bytes")
@@ -219,9 +222,10 @@ async def test_deleted_batch_link_never_opens_reused_id(
 
     async with serve_app(create_app(settings, database, SECRET)) as base_url:
         deleted_status, _ = await get_token(base_url, old_token)
-        # SQLite gives the next batch the deleted top id; its ZIP lies at the same path.
+        # The database never reuses an id, but a restored backup may; the new batch's ZIP
+        # then lies at the same path.
         shutil.rmtree(old.zip_path.parent)
-        new = await store_finished_batch(settings, database)
+        new = await store_finished_batch(settings, database, batch_id=old.batch_id)
         new.zip_path.write_bytes(b"the next user's images")
         reused_status, reused_body = await get_token(base_url, old_token)
         own_status = await get_download(base_url, SECRET, database, new.batch_id, new.zip_path.name)

@@ -108,9 +108,9 @@ async def test_delete_refuses_batch_not_finished(tmp_path: Path) -> None:
         counts = await stored_counts(site, batch_id)
 
     # The confirmation page sends the owner back to the batch page, where Run still is.
-    assert "has not finished; cancel it first." in confirm_page
+    assert "has not finished: it was never run; discard it instead." in confirm_page
     assert "Run this batch" in confirm_page
     assert url.endswith(f"/dashboard/batches/{batch_id}")
-    assert "has not finished; cancel it first." in page
+    assert "has not finished: it was never run; discard it instead." in page
     assert batch.source_filename == "prompts.xlsx"
     assert counts["jobs"] == 1

@@ -71,6 +71,9 @@ class BatchReporter:
             final = await self.bot.engine.progress(result.batch_id)
             await self._show_progress(result.batch_id, final)
             await self._deliver(result)
+        except LookupError:
+            # The owner deleted the batch, with its files, before the results went out.
+            log.info("batch %s was deleted before its results were posted", result.batch_id)
         except Exception:
             log.exception("batch %s: posting the results failed", result.batch_id)
         finally:

@@ -1,6 +1,10 @@
+import logging
 import zipfile
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
+from sqlalchemy import delete
 
 from bot.client import MidjauBot
 from pipeline.engine import Engine
@@ -8,8 +12,9 @@ from pipeline.intake.model import SheetIntake, SheetRow
 from pipeline.progress import BatchOptions, BatchResult, BatchSummary
 from sandbox.actor import SandboxUser
 from sandbox.server import Sandbox
-from storage.models import BatchOrigin, utcnow
+from storage.models import Batch, BatchOrigin, utcnow
 from tests.bot.conftest import buttons_of, by_bot
+from tests.pipeline.engine_support import wait_for
 
 KIB = 1024
 
@@ -138,6 +143,41 @@ async def test_results_are_posted_with_files(
     assert sorted(files) == sorted([report.name, archive.name])
     assert await user.download(files[archive.name]["url"]) == archive.read_bytes()
     assert await user.download(files[report.name]["url"]) == report.read_bytes()
+
+
+async def test_results_of_deleted_batch_are_not_posted(
+    bot: MidjauBot,
+    sandbox: Sandbox,
+    engine: Engine,
+    connected_user_id: int,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    batch_id = await create_discord_batch(engine, sandbox, connected_user_id)
+    async with engine.db.sessions() as session, session.begin():
+        await session.execute(delete(Batch).where(Batch.id == batch_id))
+    result = BatchResult(
+        batch_id=batch_id,
+        status="done",
+        summary=summary(),
+        zip_paths=[tmp_path / f"batch-{batch_id}.zip"],
+        report_path=tmp_path / "report.xlsx",
+        discord_channel_id=sandbox.channel_id,
+    )
+    posts_before = len(sandbox.discord.messages.history(sandbox.channel_id, limit=100))
+
+    skipped = f"batch {batch_id} was deleted before its results were posted"
+
+    async def skip_logged() -> bool:
+        return skipped in caplog.messages
+
+    with caplog.at_level(logging.INFO, logger="bot.cogs.batches._reporter"):
+        await bot.reporter.on_batch_finished(result)
+        await wait_for(skip_logged)
+
+    posts_after = len(sandbox.discord.messages.history(sandbox.channel_id, limit=100))
+    assert posts_after == posts_before
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 async def test_results_over_limit_go_in_several_messages(
