@@ -180,7 +180,7 @@ async def confirm_delete(request: web.Request) -> web.Response:
     """Ask before deleting a finished batch, saying what goes."""
     _, batch = await require_owned(request, "batch_id", owned_batch)
     if not is_finished(batch):
-        _refuse_delete(request, batch)
+        _reject_delete(request, batch)
     files = await _output_files(batch)
     return await render(request, "dashboard/delete.html", {"batch": batch, "files": files})
 
@@ -193,13 +193,13 @@ async def delete_batch(request: web.Request) -> web.Response:
     batch_id, filename = batch.id, batch.source_filename
 
     if await require_engine(request).delete_batch(batch_id, user.id) is None:
-        # Deleted by a request of a moment ago, or started again by a retry.
+        # Most likely deleted by another request a moment ago.
         async with request.app[DATABASE_KEY].sessions() as session:
             current = await owned_batch(session, batch_id, user.id)
         if current is None:
             flash(request, f"Batch {batch_id} is already deleted.", "info")
             raise web.HTTPSeeOther("/dashboard/batches")
-        _refuse_delete(request, current)
+        _reject_delete(request, current)
     log.info("batch %s deleted by user %s on the web", batch_id, user.id)
     flash(
         request,
@@ -210,7 +210,7 @@ async def delete_batch(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/dashboard/batches")
 
 
-def _refuse_delete(request: web.Request, batch: Batch) -> NoReturn:
+def _reject_delete(request: web.Request, batch: Batch) -> NoReturn:
     if batch.status == BatchStatus.AWAITING_CONFIRMATION:
         advice = "it was never run; discard it instead"
     else:

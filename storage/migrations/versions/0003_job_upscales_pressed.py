@@ -32,7 +32,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # NOTE: on SQLite this batch rebuilds jobs; run it with foreign keys off, or the
-    # rebuild deletes the image rows through their cascade.
+    # On SQLite this batch rebuilds jobs, which env.py does with foreign keys off, so the
+    # image rows are kept.
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("upscales_pressed")
