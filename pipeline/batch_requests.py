@@ -178,6 +178,12 @@ class BatchRequests:
         log.info("batch %s discarded before it ran", batch_id)
         return True
 
+    async def owns_finished_batch(self, batch_id: int, user_id: int) -> bool:
+        """Return whether the batch is the user's and has finished."""
+        async with self.db.sessions() as session:
+            batch = await session.get(Batch, batch_id)
+        return batch is not None and batch.user_id == user_id and is_finished(batch)
+
     async def delete_batch(self, batch_id: int, user_id: int) -> DeletedFiles | None:
         """Delete a user's finished batch: its rows, jobs and prompts, images and outputs.
 

@@ -13,7 +13,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.batches._retry import retry_batch, retry_choices
+from bot.cogs.batches._delete import DeleteConfirmation, confirmation_text
+from bot.cogs.batches._retry import (
+    describe_finished,
+    describe_for_retry,
+    finished_choices,
+    retry_batch,
+)
 from bot.cogs.batches._sheets import compose_reply, is_sheet, prepare_sheet
 from bot.cogs.errors import UNEXPECTED_MESSAGE, describe_error
 from bot.errors import BatchNotFoundError, BotUserError
@@ -155,7 +161,29 @@ class Batches(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[int]]:
         """Offer the user's recently finished batches, newest first."""
-        return await retry_choices(self.bot, interaction, current)
+        return await finished_choices(self.bot, interaction, current, describe_for_retry)
+
+    @app_commands.command(name="delete")
+    @app_commands.describe(
+        batch="The finished batch to delete, with its prompts, images and files."
+    )
+    async def delete(self, interaction: discord.Interaction, batch: int) -> None:
+        """Delete a finished batch for good: its prompts, images and files. Asks first."""
+        user_id = await self._user_id(interaction)
+        if not await self.bot.engine.owns_finished_batch(batch, user_id):
+            raise BatchNotFoundError(
+                f"Batch {batch} is not one of your finished batches. A running batch must be "
+                "cancelled and finish first; `/batch status` lists them."
+            )
+        view = DeleteConfirmation(self.bot, batch, user_id, interaction.user.id)
+        await interaction.response.send_message(confirmation_text(batch), view=view, ephemeral=True)
+
+    @delete.autocomplete("batch")
+    async def delete_batch_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        """Offer the user's recently finished batches, newest first."""
+        return await finished_choices(self.bot, interaction, current, describe_finished)
 
     @app_commands.command(name="template")
     async def template(self, interaction: discord.Interaction) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import discord
@@ -64,24 +65,35 @@ async def retry_batch(
     )
 
 
-async def retry_choices(
-    bot: MidjauBot, interaction: discord.Interaction, current: str
+async def finished_choices(
+    bot: MidjauBot,
+    interaction: discord.Interaction,
+    current: str,
+    describe: Callable[[FinishedBatch], str],
 ) -> list[app_commands.Choice[int]]:
-    """Offer the user's recently finished batches, newest first."""
+    """Offer the user's recently finished batches, newest first, labelled by ``describe``."""
     user = interaction.user
     user_id = await bot.engine.ensure_user(str(user.id), user.display_name)
     finished = await bot.engine.finished_batches(user_id, limit=MAX_CHOICES)
     return [
-        app_commands.Choice(name=describe_finished(item), value=item.batch_id)
+        app_commands.Choice(name=describe(item), value=item.batch_id)
         for item in finished
         if current.strip() in str(item.batch_id)
     ]
 
 
-def describe_finished(item: FinishedBatch) -> str:
-    """Label a finished batch for the autocomplete list (at most 100 characters)."""
+def describe_for_retry(item: FinishedBatch) -> str:
+    """Label a finished batch with what a retry would run (at most 100 characters)."""
     retryable = f"{item.retryable_jobs} to retry" if item.retryable_jobs else "nothing to retry"
-    label = f"Batch {item.batch_id} · {item.status} · {retryable} · "
+    return _with_filename(f"Batch {item.batch_id} · {item.status} · {retryable} · ", item)
+
+
+def describe_finished(item: FinishedBatch) -> str:
+    """Label a finished batch with its status and sheet (at most 100 characters)."""
+    return _with_filename(f"Batch {item.batch_id} · {item.status} · ", item)
+
+
+def _with_filename(label: str, item: FinishedBatch) -> str:
     return label + shorten(item.source_filename, 100 - len(label))
 
 
