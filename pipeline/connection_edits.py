@@ -7,6 +7,7 @@ the foreign key sets their ``connection_id`` to NULL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -72,6 +73,8 @@ class ConnectionEdits:
         self.health = health
         self.completion = completion
         self.finisher = finisher
+        # One removal at a time, so a second Disconnect of the same connection finds it gone.
+        self._removing = asyncio.Lock()
 
     async def set_pace(self, connection_id: int, user_id: int, pace: ConnectionPace) -> bool:
         """Store the pace and apply it to the running dispatcher; False when not the user's."""
@@ -89,8 +92,12 @@ class ConnectionEdits:
     async def remove(self, connection_id: int, user_id: int) -> bool:
         """Stop the connection, end its unfinished jobs and delete its row with the token.
 
-        Return False when the connection is not the user's.
+        Return False when the connection is not the user's, or was removed already.
         """
+        async with self._removing:
+            return await self._remove(connection_id, user_id)
+
+    async def _remove(self, connection_id: int, user_id: int) -> bool:
         async with self.ledger.db.sessions() as session:
             owner = await session.scalar(
                 select(MidjourneyConnection.user_id).where(MidjourneyConnection.id == connection_id)

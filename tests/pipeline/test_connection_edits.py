@@ -44,6 +44,17 @@ async def test_remove_deletes_row_and_token_bytes(rig: Rig, tmp_path: Path) -> N
     assert rig.engine.connections.get(rig.connection_id) is None
 
 
+async def test_two_removals_at_once_remove_once(rig: Rig) -> None:
+    first, second = await asyncio.gather(
+        rig.engine.remove_connection(rig.connection_id, rig.user_id),
+        rig.engine.remove_connection(rig.connection_id, rig.user_id),
+    )
+
+    assert sorted([first, second]) == [False, True]
+    async with rig.engine.db.sessions() as session:
+        assert await session.get(MidjourneyConnection, rig.connection_id) is None
+
+
 async def test_remove_fails_unfinished_jobs_and_keeps_batch(rig: Rig) -> None:
     intake = make_intake([f"a lighthouse number {n}" for n in range(5)])
     batch_id = await rig.engine.create_batch(

@@ -156,7 +156,9 @@ async def disconnect(request: web.Request) -> web.Response:
     label = view_of(connection, None).label
 
     if not await engine.remove_connection(connection.id, user.id):
-        raise web.HTTPNotFound()
+        # Ownership was checked above, so another Disconnect removed it a moment ago.
+        flash(request, f"{label} is already disconnected.", "info")
+        raise web.HTTPSeeOther(PAGE)
     _log.info("user %s disconnected connection %s", user.id, connection.id)
     flash(
         request,
