@@ -25,7 +25,7 @@ from sqlalchemy.orm import selectinload
 from pipeline.packager.archive import ArchiveFile, plan_parts, write_zip
 from pipeline.packager.contents import BatchTally, failed_row_cells, image_refs, report_lines
 from pipeline.packager.naming import ImageRef, assign_archive_names
-from pipeline.packager.report import ReportWriter
+from pipeline.packager.report import CellValue, ReportLines, write_report
 from pipeline.progress import BatchSummary
 from storage.blobs import LocalBlobStore
 from storage.db import Database
@@ -77,32 +77,25 @@ async def package_batch(
     batch, connections = await _load_batch(db, batch_id)
     out_dir = Path(out_dir)
 
-    tally = BatchTally()
-    refs: list[ImageRef] = []
-    sizes: dict[str, int] = {}
-    notices: list[str] = []
-    async for rows in _row_chunks(db, batch_id, rows_per_chunk):
-        tally.add(rows)
-        present = await _measure_images(blobs, rows)
-        notices += _missing_images(rows, present)
-        refs += image_refs(rows, present)
-        sizes |= present
-    names = assign_archive_names(refs, reserved=[report_filename(batch_id)])
+    survey = await _survey(db, blobs, batch_id, rows_per_chunk)
+    names = assign_archive_names(survey.refs, reserved=[report_filename(batch_id)])
     await _store_archive_names(db, names)
+    summary = survey.tally.summary(batch, images=len(names))
+    notices = survey.notices
+    items = survey.tally.summary_items(batch, summary, notices)
 
-    summary = tally.summary(batch, images=len(names))
-    # Starting a sheet creates its temporary file, so the writer is made in a thread too.
-    headers = [str(header) for header in batch.headers]
-    items = tally.summary_items(batch, summary, notices)
-    report = await asyncio.to_thread(ReportWriter, headers, items)
-    async for rows in _row_chunks(db, batch_id, rows_per_chunk):
-        lines = report_lines(batch, rows, connections, names)
-        await asyncio.to_thread(report.append, lines, failed_row_cells(batch, rows))
-
-    images = _archive_files(blobs, refs, names, sizes)
-    zip_paths, part_notices = await asyncio.to_thread(
-        write_outputs, out_dir, batch_id, report, images, part_limit_bytes
-    )
+    # Creating the temporary files is blocking work too, so it runs in a thread.
+    lines = await asyncio.to_thread(ReportLines, [str(header) for header in batch.headers])
+    try:
+        async for rows in _row_chunks(db, batch_id, rows_per_chunk):
+            chunk = report_lines(batch, rows, connections, names)
+            await asyncio.to_thread(lines.append, chunk, failed_row_cells(batch, rows))
+        images = _archive_files(blobs, survey.refs, names, survey.sizes)
+        zip_paths, part_notices = await asyncio.to_thread(
+            write_outputs, out_dir, batch_id, lines, items, images, part_limit_bytes
+        )
+    finally:
+        lines.close()
     notices += part_notices
 
     for notice in notices:
@@ -116,6 +109,29 @@ async def package_batch(
     )
     report_path = out_dir / report_filename(batch_id)
     return Package(zip_paths=zip_paths, report_path=report_path, summary=summary, notices=notices)
+
+
+@dataclass
+class _Survey:
+    """What the first read of a batch's rows gathers: totals, images and missing files."""
+
+    tally: BatchTally = field(default_factory=BatchTally)
+    refs: list[ImageRef] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)  # blob key -> size, present blobs only
+    notices: list[str] = field(default_factory=list)
+
+
+async def _survey(
+    db: Database, blobs: LocalBlobStore, batch_id: int, rows_per_chunk: int
+) -> _Survey:
+    survey = _Survey()
+    async for rows in _row_chunks(db, batch_id, rows_per_chunk):
+        survey.tally.add(rows)
+        present = await _measure_images(blobs, rows)
+        survey.notices += _missing_images(rows, present)
+        survey.refs += image_refs(rows, present)
+        survey.sizes |= present
+    return survey
 
 
 async def _load_batch(db: Database, batch_id: int) -> tuple[Batch, dict[int, MidjourneyConnection]]:
@@ -214,14 +230,15 @@ def _archive_files(
 def write_outputs(
     out_dir: Path,
     batch_id: int,
-    report: ReportWriter,
+    lines: ReportLines,
+    summary: Sequence[tuple[str, CellValue]],
     images: Sequence[ArchiveFile],
     part_limit_bytes: int,
 ) -> tuple[list[Path], list[str]]:
-    """Save the report and write the ZIP part(s); return the ZIP paths and notices on the split."""
+    """Write the report and the ZIP part(s); return the ZIP paths and notices on the split."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report_path = out_dir / report_filename(batch_id)
-    report.save(report_path)
+    write_report(report_path, lines, summary)
 
     report_file = ArchiveFile(report_path.name, report_path, report_path.stat().st_size)
     plan = plan_parts(images, report_file, part_limit_bytes)

@@ -4,8 +4,9 @@ The "Failed rows" sheet repeats the original cells of every row that failed, was
 or was cancelled, under the batch's own headers and nothing else, so the user can fix
 those rows and send the sheet back as a new batch. It keeps its header when no row failed.
 
-The workbook is written in openpyxl's write-only mode, which streams rows to disk, and
-the lines come in chunks of rows, so memory stays flat however many jobs a batch has.
+The lines come a chunk of rows at a time and wait in temporary files, and the workbook
+is written in openpyxl's write-only mode, which streams rows to disk, so memory stays
+flat however many jobs a batch has.
 
 Text from the sheet, from Midjourney or from users is always stored as a string cell,
 never as a formula. Text that a spreadsheet could read as a formula also gets the quote
@@ -15,7 +16,9 @@ prefix, so it stays text when someone edits the cell in Excel. That is text star
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import pickle
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,22 +111,46 @@ def looks_like_formula(text: str) -> bool:
     return text.lstrip().startswith(_FORMULA_STARTS)
 
 
-class ReportWriter:
-    """A report workbook written chunk by chunk, each sheet streamed to a temporary file.
+class SpooledSheet:
+    """Rows of one sheet kept in a temporary file until the workbook is written.
 
-    A write-only sheet takes column widths only before its first row, so the widths fit
-    the headers and the first chunk of lines.
+    The workbook is written by one call in one thread (``write_report``), so no open
+    openpyxl writer outlives a chunk, and the column widths fit every row, not only the
+    first ones. On POSIX systems the file has no name on disk, and it goes when closed.
     """
 
-    def __init__(self, headers: Sequence[str], summary: Sequence[tuple[str, CellValue]]) -> None:
-        self.headers = tuple(headers)
-        self._workbook = Workbook(write_only=True)
-        self._jobs = self._workbook.create_sheet("Jobs")
-        summary_sheet = self._workbook.create_sheet("Summary")
-        self._failed_rows = self._workbook.create_sheet(FAILED_ROWS_SHEET)
-        self._started = False
-        _start_sheet(summary_sheet, SUMMARY_COLUMNS, _column_widths(SUMMARY_COLUMNS, summary))
-        _append_rows(summary_sheet, summary)
+    def __init__(self, header: Sequence[str]) -> None:
+        self.header = tuple(header)
+        self.widths = [len(str(title)) for title in self.header]
+        self._file = tempfile.TemporaryFile()
+
+    def append(self, rows: Iterable[Sequence[CellValue]]) -> None:
+        """Add rows, widening the columns they need."""
+        for row in rows:
+            cells = tuple(row)
+            _widen(self.widths, cells)
+            pickle.dump(cells, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def rows(self) -> Iterator[tuple[CellValue, ...]]:
+        """Read the rows back in the order they were added."""
+        self._file.seek(0)
+        while True:
+            try:
+                yield pickle.load(self._file)  # noqa: S301 - written by append above
+            except EOFError:
+                return
+
+    def close(self) -> None:
+        """Delete the temporary file."""
+        self._file.close()
+
+
+class ReportLines:
+    """The Jobs and "Failed rows" sheets of a report, added a chunk of rows at a time."""
+
+    def __init__(self, headers: Sequence[str]) -> None:
+        self.jobs = SpooledSheet((*headers, *JOB_COLUMNS))
+        self.failed_rows = SpooledSheet(headers)
 
     def append(
         self, lines: Sequence[ReportLine], failed_rows: Sequence[Sequence[CellValue]] = ()
@@ -133,50 +160,56 @@ class ReportWriter:
         ``failed_rows`` contains the original cells, in header order, of each row that
         failed, was invalid or was cancelled.
         """
-        values = [line.values() for line in lines]
-        if not self._started:
-            self._start(values)
-        _append_rows(self._jobs, values)
-        _append_rows(self._failed_rows, failed_rows)
+        self.jobs.append(line.values() for line in lines)
+        self.failed_rows.append(failed_rows)
 
-    def save(self, path: Path) -> None:
-        """Write the workbook to ``path``, replacing any earlier file atomically."""
-        if not self._started:
-            self._start([])
-        with open_atomic(path) as handle:
-            self._workbook.save(handle)
-
-    def _start(self, sample: Sequence[Sequence[CellValue]]) -> None:
-        header = (*self.headers, *JOB_COLUMNS)
-        widths = _column_widths(header, sample)
-        _start_sheet(self._jobs, header, widths)
-        # The failed rows repeat the original cells, the first columns of the Jobs sheet.
-        _start_sheet(self._failed_rows, self.headers, widths[: len(self.headers)])
-        self._started = True
+    def close(self) -> None:
+        """Delete the temporary files."""
+        self.jobs.close()
+        self.failed_rows.close()
 
 
-def _start_sheet(sheet: WriteOnlyWorksheet, header: Sequence[str], widths: Sequence[float]) -> None:
+def write_report(path: Path, lines: ReportLines, summary: Sequence[tuple[str, CellValue]]) -> None:
+    """Write the report workbook to ``path``, replacing any earlier file atomically."""
+    workbook = Workbook(write_only=True)
+    _write_sheet(
+        workbook.create_sheet("Jobs"), lines.jobs.header, lines.jobs.widths, lines.jobs.rows()
+    )
+    summary_widths = [len(title) for title in SUMMARY_COLUMNS]
+    for item in summary:
+        _widen(summary_widths, item)
+    _write_sheet(workbook.create_sheet("Summary"), SUMMARY_COLUMNS, summary_widths, summary)
+    failed = lines.failed_rows
+    _write_sheet(
+        workbook.create_sheet(FAILED_ROWS_SHEET), failed.header, failed.widths, failed.rows()
+    )
+    with open_atomic(path) as handle:
+        workbook.save(handle)
+
+
+def _write_sheet(
+    sheet: WriteOnlyWorksheet,
+    header: Sequence[str],
+    widths: Sequence[int],
+    rows: Iterable[Sequence[CellValue]],
+) -> None:
+    # Write-only sheets take widths and panes only before the first row is written.
     for number, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(number)].width = width
+        sheet.column_dimensions[get_column_letter(number)].width = min(width, MAX_COLUMN_WIDTH) + 2
     sheet.freeze_panes = "A2"
     sheet.append([_cell(sheet, str(title), font=_BOLD) for title in header])
-
-
-def _append_rows(sheet: WriteOnlyWorksheet, rows: Iterable[Sequence[CellValue]]) -> None:
     for row in rows:
         sheet.append([_cell(sheet, value) for value in row])
 
 
-def _column_widths(header: Sequence[str], rows: Sequence[Sequence[CellValue]]) -> list[float]:
-    widths = [len(str(title)) for title in header]
-    for row in rows:
-        for number, value in enumerate(row):
-            length = 19 if isinstance(value, datetime) else len(str(value or ""))
-            if number < len(widths):
-                widths[number] = max(widths[number], length)
-            else:
-                widths.append(length)
-    return [min(width, MAX_COLUMN_WIDTH) + 2 for width in widths]
+def _widen(widths: list[int], row: Sequence[CellValue]) -> None:
+    """Raise each column's width to fit this row's cell."""
+    for number, value in enumerate(row):
+        length = 19 if isinstance(value, datetime) else len(str(value or ""))
+        if number < len(widths):
+            widths[number] = max(widths[number], length)
+        else:
+            widths.append(length)
 
 
 def _cell(sheet: WriteOnlyWorksheet, value: CellValue, *, font: Font | None = None) -> Cell:
