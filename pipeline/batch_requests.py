@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipeline.accounts import first_active_connection_id, is_restricted
 from pipeline.batches import insert_batch, is_finished, list_job_ids, list_open_batch_ids
@@ -119,8 +120,10 @@ class BatchRequests:
     async def confirm_batch(self, batch_id: int) -> None:
         """Queue a batch that was waiting for the user's confirmation.
 
-        Raise ProcessingRestrictedError, leaving the batch waiting, while its owner
-        restricts processing.
+        A batch whose connection was disconnected while it waited moves to the user's
+        first active connection. Raise ProcessingRestrictedError while the owner restricts
+        processing, and NoConnectionError when the owner has no connection left; the batch
+        keeps waiting in both cases.
         """
         async with self.ledger.transaction() as session:
             batch = await session.get(Batch, batch_id)
@@ -130,6 +133,8 @@ class BatchRequests:
                 return
             if await is_restricted(session, batch.user_id):
                 raise ProcessingRestrictedError(PROCESSING_RESTRICTED_MESSAGE)
+            if batch.connection_id is None:
+                await move_to_connection(session, batch)
             batch.status = BatchStatus.QUEUED
             connection_id = batch.connection_id
         log.info("batch %s confirmed", batch_id)
@@ -303,3 +308,20 @@ class BatchRequests:
     def _batch_queued(self, batch_id: int, connection_id: int | None) -> None:
         self.finisher.mark_changed(batch_id)
         self.connections.wake(connection_id)
+
+
+async def move_to_connection(session: AsyncSession, batch: Batch) -> None:
+    """Give a batch and its jobs the owner's first active connection.
+
+    Raise NoConnectionError when the owner has none.
+    """
+    connection_id = await first_active_connection_id(session, batch.user_id)
+    if connection_id is None:
+        raise NoConnectionError(NO_CONNECTION_MESSAGE)
+    batch.connection_id = connection_id
+    await session.execute(
+        update(Job)
+        .where(Job.batch_id == batch.id, Job.connection_id.is_(None))
+        .values(connection_id=connection_id)
+    )
+    log.info("batch %s moved to connection %s: its own was removed", batch.id, connection_id)

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select
 
 from pipeline.completion import ALL_INDEXES
-from storage.models import FINAL_JOB_STATUSES, FailureCategory, Job, JobStatus, MidjourneyConnection
+from storage.models import (
+    FINAL_JOB_STATUSES,
+    Batch,
+    BatchStatus,
+    FailureCategory,
+    Job,
+    JobStatus,
+    MidjourneyConnection,
+)
 
 if TYPE_CHECKING:
     from pipeline.completion import JobCompletion
@@ -130,8 +138,12 @@ class ConnectionEdits:
             jobs = list(
                 await session.execute(
                     select(Job.id, Job.status, Job.batch_id)
+                    .join(Batch, Job.batch_id == Batch.id)
                     .where(Job.connection_id == connection_id)
                     .where(Job.status.not_in(list(FINAL_JOB_STATUSES)))
+                    # A batch still waiting for Run keeps its jobs; Run moves it to another
+                    # connection of the owner.
+                    .where(Batch.status != BatchStatus.AWAITING_CONFIRMATION)
                 )
             )
         queued = [job_id for job_id, status, _ in jobs if status == JobStatus.QUEUED]

@@ -8,10 +8,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from pipeline.batch_requests import NoConnectionError
 from pipeline.progress import BatchOptions
-from storage.models import Batch, BatchOrigin, FailureCategory, JobStatus, MidjourneyConnection
+from storage.models import (
+    Batch,
+    BatchOrigin,
+    BatchStatus,
+    FailureCategory,
+    JobStatus,
+    MidjourneyConnection,
+)
+from tests.pipeline import discord_payloads as mj
 from tests.pipeline.engine_rig import Rig, jobs_of, wait_sent
-from tests.pipeline.engine_support import make_intake, wait_for
+from tests.pipeline.engine_support import RecordingRelay, make_intake, wait_for
 
 
 async def stored_ciphertext(rig: Rig) -> bytes:
@@ -76,6 +85,58 @@ async def test_remove_fails_unfinished_jobs_and_keeps_batch(rig: Rig) -> None:
     assert batch is not None
     assert batch.connection_id is None
     assert result.batch_id == batch_id
+
+
+async def test_remove_leaves_batch_awaiting_run(rig: Rig) -> None:
+    batch_id = await rig.engine.create_batch(
+        rig.user_id,
+        make_intake(["a lighthouse"]),
+        BatchOptions(),
+        origin=BatchOrigin.WEB,
+        confirmed=False,
+    )
+
+    await rig.engine.remove_connection(rig.connection_id, rig.user_id)
+    with pytest.raises(NoConnectionError):
+        await rig.engine.confirm_batch(batch_id)
+
+    [job] = await jobs_of(rig.engine, batch_id)
+    assert job.status == JobStatus.QUEUED
+    async with rig.engine.db.sessions() as session:
+        batch = await session.get(Batch, batch_id)
+    assert batch is not None
+    assert batch.status == BatchStatus.AWAITING_CONFIRMATION
+
+
+async def test_run_moves_waiting_batch_to_new_connection(rig: Rig) -> None:
+    batch_id = await rig.engine.create_batch(
+        rig.user_id,
+        make_intake(["a lighthouse"]),
+        BatchOptions(),
+        origin=BatchOrigin.WEB,
+        confirmed=False,
+    )
+    await rig.engine.remove_connection(rig.connection_id, rig.user_id)
+    new_connection_id = await rig.engine.add_connection(
+        rig.user_id,
+        token="user-token",
+        guild_id=mj.GUILD_ID,
+        channel_id=mj.CHANNEL_ID,
+        plan="basic",
+    )
+
+    await rig.engine.confirm_batch(batch_id)
+
+    [job] = await jobs_of(rig.engine, batch_id)
+    assert job.connection_id == new_connection_id
+    runtime = rig.engine.connections.get(new_connection_id)
+    assert runtime is not None
+    await wait_for(lambda: has_imagined(runtime.relay, "a lighthouse"))
+
+
+async def has_imagined(relay: object, prompt: str) -> bool:
+    assert isinstance(relay, RecordingRelay)
+    return any(sent.startswith(prompt) for sent, _, _ in relay.imagined)
 
 
 async def test_remove_ends_backed_off_dispatcher(rig: Rig) -> None:
