@@ -14,10 +14,14 @@ class SheetRejectedError(BotUserError):
 class NoConnectionError(BotUserError):
     """The user has not connected a Discord account for Midjourney yet."""
 
-    def __init__(self) -> None:
+    def __init__(self, site_url: str) -> None:
+        site = site_url.rstrip("/")
         super().__init__(
-            "You have not connected a Midjourney account yet. Ask the operator to run "
-            "`midjau connect` with your Discord account, server and channel, then try again."
+            "You have not connected a Midjourney account yet. Connect one on MidJAu's site "
+            f"({site}/dashboard/settings/connections). If you did so with an account made "
+            f"by email, link this Discord account to it there first: {site}/login/discord. "
+            "Or ask the operator to run `midjau connect` with your Discord account, server "
+            "and channel. Then try again."
         )
 
 

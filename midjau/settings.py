@@ -157,6 +157,11 @@ class WebSettings(BaseModel):
     # header names the real client; rate limits count per client, not per proxy.
     trusted_proxies: list[str] = Field(default_factory=list)
 
+    @property
+    def site_url(self) -> str:
+        """Return the address users open the site at: the public one, or host and port."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
     @field_validator("trusted_proxies")
     @classmethod
     def _valid_networks(cls, proxies: list[str]) -> list[str]:

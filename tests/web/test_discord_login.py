@@ -240,11 +240,14 @@ async def test_rejected_code_exchange_shows_friendly_page(
 async def test_logged_in_user_links_discord(site: Site, browser: WebClient) -> None:
     assert site.sandbox is not None
     await browser.sign_up_and_log_in(site, "ada@example.com", PASSWORD)
+    _, profile = await browser.get("/dashboard/settings")
 
     _, html, path = await open_url(browser, await callback_from_discord(browser))
 
+    assert 'href="/login/discord">Link your Discord account' in profile
     assert path == "/dashboard/settings"
     assert "is now linked" in html
+    assert f"linked to Discord user <strong>{site.sandbox.user_id}</strong>" in html
     user = await user_by_email(site, "ada@example.com")
     assert user.discord_user_id == site.sandbox.user_id
     # Log in with Discord now opens the same account from another browser.

@@ -164,3 +164,18 @@ async def test_password_change_rejects_bad_form(
     after = await stored_user(site)
     assert after.password_hash == before.password_hash
     assert after.session_epoch == before.session_epoch
+
+
+async def test_profile_says_whether_discord_is_linked(browser: WebClient, site: Site) -> None:
+    _, unlinked = await browser.get(PAGE)
+    async with site.db.sessions() as session, session.begin():
+        user = await session.scalar(select(User).where(User.email == OWNER_EMAIL))
+        assert user is not None
+        user.discord_user_id = "1180000000000000777"
+    _, linked = await browser.get(PAGE)
+
+    assert "No Discord account is linked yet" in unlinked
+    # This site has no "Log in with Discord", so there is nothing to link with.
+    assert 'href="/login/discord"' not in unlinked
+    assert "ask the operator" in unlinked
+    assert "linked to Discord user <strong>1180000000000000777</strong>" in linked

@@ -112,7 +112,7 @@ class Connections(
         user_id = await ensure_clicker(self.bot, interaction)
         connections = list(await self.bot.engine.connection_health(user_id))
         if not connections:
-            raise NoConnectionError()
+            raise NoConnectionError(self.bot.settings.web.site_url)
         return connections
 
 

@@ -41,7 +41,10 @@ async def test_run_without_connection_explains_connect(
     reply = await user.wait_for_message(
         by_bot(sandbox, lambda message: "midjau connect" in message.get("content", "")), timeout=5
     )
+    site = bot.settings.web.site_url
     assert reply["flags"] & 64  # ephemeral
+    assert f"{site}/dashboard/settings/connections" in reply["content"]
+    assert f"{site}/login/discord" in reply["content"]
 
 
 async def test_run_rejects_oversized_sheet_before_reading(
