@@ -113,10 +113,10 @@ class CancelBatchButton(
             # A batch never run leaves nothing behind, where a cancelled one still posts
             # an empty ZIP and a report.
             if await bot.engine.discard_batch(self.batch_id, user_id):
-                await interaction.edit_original_response(view=None)
-                await interaction.followup.send(
-                    f"Batch {self.batch_id} is discarded; nothing was sent.", ephemeral=True
-                )
+                discarded = f"Batch {self.batch_id} is discarded; nothing was sent."
+                # Like Run, this replaces the summary; the problems file stays attached.
+                await interaction.edit_original_response(content=discarded, view=None)
+                await interaction.followup.send(discarded, ephemeral=True)
                 log.info(
                     "batch %s discarded by Discord user %s", self.batch_id, interaction.user.id
                 )

@@ -236,7 +236,8 @@ async def test_cancel_button_discards_waiting_batch(
     edited = await user.wait_for_message(
         lambda message: message["id"] == reply["id"] and not buttons_of(message), timeout=5
     )
-    assert "Prompts row 3" in edited["content"]
+    assert edited["content"] == f"Batch {batch_id} is discarded; nothing was sent."
+    assert edited["attachments"], "the problems file stays attached"
 
 
 async def test_cancel_button_on_progress_cancels_batch(
