@@ -14,6 +14,7 @@ anything else of the user.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import shutil
 from collections.abc import Iterable
@@ -25,7 +26,7 @@ from sqlalchemy import Exists, Select, delete, exists, or_, select, update
 
 from storage.blobs import LocalBlobStore
 from storage.db import Database
-from storage.models import Batch, Image, Job, utcnow
+from storage.models import Batch, BatchStatus, Image, Job, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,13 @@ class DeletedFiles:
 
 @dataclass(frozen=True, slots=True)
 class RetentionSweep:
-    """Counts of the files one retention run deleted."""
+    """Counts of what one retention run deleted."""
 
     batches: int = 0
     images: int = 0
     outputs: int = 0
+    # Uploads checked but never run, deleted with their rows.
+    unconfirmed: int = 0
 
 
 async def record_download(db: Database, batch_id: int) -> bool:
@@ -138,7 +141,11 @@ async def run_retention(
     download_grace: timedelta = DOWNLOAD_GRACE,
     now: datetime | None = None,
 ) -> RetentionSweep:
-    """Delete the files of every finished batch that was downloaded or is past retention."""
+    """Delete the files of every finished batch that was downloaded or is past retention.
+
+    An upload that was checked but never run is deleted whole once it is older than the
+    retention period, as its sheet would be.
+    """
     now = now or utcnow()
     downloaded_before = now - download_grace
     finished_before = now - timedelta(days=retention_days)
@@ -185,7 +192,30 @@ async def run_retention(
             sweep.images,
             sweep.outputs,
         )
-    return sweep
+    unconfirmed = await delete_unconfirmed(db, created_before=finished_before)
+    return dataclasses.replace(sweep, unconfirmed=unconfirmed)
+
+
+async def delete_unconfirmed(db: Database, *, created_before: datetime) -> int:
+    """Delete the batches still waiting for Run that were created before ``created_before``."""
+    async with db.sessions() as session, session.begin():
+        deleted = list(
+            await session.scalars(
+                delete(Batch)
+                .where(Batch.status == BatchStatus.AWAITING_CONFIRMATION)
+                .where(Batch.created_at <= created_before)
+                .returning(Batch.id)
+            )
+        )
+    if not deleted:
+        return 0
+    await db.purge_deleted()
+    log.info(
+        "retention: %d uploads never run deleted (batches %s)",
+        len(deleted),
+        ", ".join(str(batch_id) for batch_id in sorted(deleted)),
+    )
+    return len(deleted)
 
 
 def image_keys_of(batch_id: int) -> Select[str]:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from pipeline.retention import DOWNLOAD_GRACE, files_kept_until, run_retention
 from storage.blobs import LocalBlobStore
 from storage.db import Database
-from storage.models import Batch, Image, Job, SheetRow, User, utcnow
+from storage.models import Batch, BatchStatus, Image, Job, SheetRow, User, utcnow
 from tests.storage.stored_batches import add_batch_with_images
 
 PROMPT = "a secret lighthouse at dawn"
@@ -169,6 +169,30 @@ async def test_unfinished_batch_is_never_touched(
 
     assert sweep.batches == 0
     await assert_files_kept(db, blobs, running)
+
+
+async def test_upload_never_run_is_deleted_after_retention(
+    db: Database, blobs: LocalBlobStore, outputs_dir: Path
+) -> None:
+    now = utcnow()
+    old = await store_batch(db, blobs, outputs_dir, finished_at=None)
+    recent = await store_batch(db, blobs, outputs_dir, finished_at=None)
+    ages = {old.batch_id: RETENTION_DAYS + 1, recent.batch_id: RETENTION_DAYS - 1}
+    async with db.sessions() as session, session.begin():
+        for batch_id, days in ages.items():
+            batch = await session.get(Batch, batch_id)
+            assert batch is not None
+            batch.status = BatchStatus.AWAITING_CONFIRMATION
+            batch.created_at = now - timedelta(days=days)
+
+    sweep = await run_retention(db, blobs, outputs_dir, retention_days=RETENTION_DAYS, now=now)
+
+    assert sweep.unconfirmed == 1
+    async with db.sessions() as session:
+        assert await session.get(Batch, old.batch_id) is None
+        assert await session.get(Batch, recent.batch_id) is not None
+        jobs = await session.scalar(select(func.count(Job.id)).where(Job.batch_id == old.batch_id))
+    assert jobs == 0
 
 
 async def test_second_run_deletes_nothing(
