@@ -62,7 +62,12 @@ class SandboxUser:
         return f"<SandboxUser id={self.user_id} session={self.session_id}>"
 
     async def start(self, *, gateway: bool = True, ready_within: float = 5.0) -> None:
-        """Open the HTTP session and, by default, the user's gateway session (until READY)."""
+        """Open the HTTP session and, by default, the user's gateway session (until READY).
+
+        ``async with SandboxUser(...)`` calls this; calling it again does nothing.
+        """
+        if self._http is not None:
+            return
         self._http = aiohttp.ClientSession()
         if not gateway:
             self.user_id = str((await self._request("GET", "/users/@me"))["id"])
