@@ -97,7 +97,8 @@ def describe_choices(health: ConnectionHealth) -> str:
         moderation = "fail the row as moderated"
     return (
         f"When fast hours run out: {fast}. On soft moderation: {moderation}. "
-        "Change with `/connection settings`."
+        "Change them with the `relax_when_fast_used_up` and `appeal_soft_moderation` options "
+        "of `/connection settings`."
     )
 
 

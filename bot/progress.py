@@ -20,7 +20,7 @@ _FILLED = "█"
 _EMPTY = "░"
 
 _STATUS_WORDS = {
-    "awaiting_confirmation": "waiting for confirmation",
+    "awaiting_confirmation": "awaiting confirmation",
     "queued": "queued",
     "running": "running",
     "packaging": "packaging the results",

@@ -190,6 +190,11 @@ def _configure_logging(settings: Settings, *, verbose: bool, demo: bool) -> None
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # discord.py warns at every start that voice support is not installed; MidJAu has no voice.
     logging.getLogger("discord.client").setLevel(logging.ERROR)
+    if not verbose:
+        # Alembic names its plugins when imported, and APScheduler each job it adds;
+        # MidJAu logs the upgrade and the jobs' work itself.
+        for name in ("alembic", "apscheduler"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class CommandError(Exception):

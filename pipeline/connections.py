@@ -136,6 +136,7 @@ class ConnectionRuntime:
             log.exception("connection %s: closing the relay failed", self.connection_id)
         # Presses still waiting for a turn now fail on the closed relay instead of hanging.
         self.pacer.release()
+        log.info("connection %s stopped and its relay closed", self.connection_id)
 
 
 async def fetch_history_since(relay: AccountRelay, since: datetime) -> list[ChannelMessage]:

@@ -141,9 +141,8 @@ class Dispatcher:
             if await self.send_next() or self._paused:
                 continue
             await self._wait_for_wake(IDLE_RECHECK_SECONDS)
-        log.info(
-            "dispatcher of connection %s stopped: the connection is paused", self.connection_id
-        )
+        # Paused by a fault, by its owner, or because the connection is stopping.
+        log.info("dispatcher of connection %s stopped", self.connection_id)
 
     async def _wait_for_wake(self, seconds: float) -> None:
         # Not wait_for: before Python 3.12 it can swallow a cancel that arrives with a

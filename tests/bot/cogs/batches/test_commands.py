@@ -183,7 +183,7 @@ async def test_status_lists_open_batches(
         timeout=5,
     )
 
-    assert "waiting for confirmation" in reply["content"]
+    assert "awaiting confirmation" in reply["content"]
     assert "0/1 jobs" in reply["content"]
     assert reply["flags"] & 64  # ephemeral
 

@@ -109,7 +109,7 @@ async def test_waiting_batch_gets_no_progress_message(
     )
 
     contents = [message.get("content", "") for message in user.messages.values()]
-    assert not any("waiting for confirmation" in content for content in contents)
+    assert not any("awaiting confirmation" in content for content in contents)
 
 
 async def test_results_are_posted_with_files(
