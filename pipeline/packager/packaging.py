@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # Sheet rows read from the database at a time while packaging: enough for few round trips,
 # few enough that a batch of any size packages in about the same memory.
 ROWS_PER_CHUNK = 500
+# Image names stored per UPDATE statement.
+NAMES_PER_UPDATE = 1000
 
 
 class PackagingError(Exception):
@@ -207,12 +209,17 @@ def _blob_sizes(blobs: LocalBlobStore, keys: Sequence[str]) -> dict[str, int]:
 async def _store_archive_names(db: Database, names: dict[int, str]) -> None:
     if not names:
         return
-    async with db.sessions() as session:
-        await session.execute(
-            update(Image),
-            [{"id": image_id, "archive_name": name} for image_id, name in names.items()],
-        )
-        await session.commit()
+    items = list(names.items())
+    async with db.sessions() as session, session.begin():
+        # In slices, so the statement's parameters for a big batch are never all in memory.
+        for start in range(0, len(items), NAMES_PER_UPDATE):
+            await session.execute(
+                update(Image),
+                [
+                    {"id": image_id, "archive_name": name}
+                    for image_id, name in items[start : start + NAMES_PER_UPDATE]
+                ],
+            )
 
 
 def _archive_files(
