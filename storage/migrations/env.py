@@ -6,16 +6,20 @@ from ``-x url=...`` on the command line, or from ``sqlalchemy.url`` in ``alembic
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
+from alembic.migration import MigrationContext
 from sqlalchemy import pool
 from sqlalchemy.engine import URL, Connection, make_url
 
 from storage.db import is_sqlite, make_sync_engine
 from storage.models import Base
+
+_log = logging.getLogger("storage.migrations")
 
 config = context.config
 target_metadata = Base.metadata
@@ -64,18 +68,43 @@ def sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
     Batch mode rebuilds a SQLite table by copying it and dropping the old one, and with
     foreign keys on, that drop deletes every row that refers to it through a cascade.
     SQLite ignores this PRAGMA inside a transaction, so it is set before the migrations'.
+    Rows whose foreign keys were broken before are reported, not blamed on the migrations.
     """
     connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    before = broken_references(connection)
+    # End the transaction the reads began, so the migrations run in (and commit) their own.
     connection.commit()
     try:
         yield
-        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-        if broken:
-            raise RuntimeError(f"the migrations left rows whose foreign keys break: {broken}")
+        after = broken_references(connection)
     finally:
         connection.rollback()
         connection.exec_driver_sql("PRAGMA foreign_keys=ON")
         connection.commit()
+    if after - before:
+        raise RuntimeError(
+            f"the migrations broke the foreign keys of these rows: {sorted(after - before)}"
+        )
+    if before:
+        _log.warning(
+            "the database has %d rows whose foreign keys point at missing rows (table, "
+            "rowid, missing parent): %s; MidJAu leaves them as they are",
+            len(before),
+            sorted(before)[:20],
+        )
+
+
+def broken_references(connection: Connection) -> set[tuple[str, int, str]]:
+    """Return (table, rowid, parent table) for each row whose foreign key finds no parent."""
+    rows = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    return {(str(table), int(rowid), str(parent)) for table, rowid, parent, _key in rows}
+
+
+def is_up_to_date(connection: Connection) -> bool:
+    """Return whether the database is at the newest revision already."""
+    current = MigrationContext.configure(connection).get_current_revision()
+    connection.commit()  # reading the revision began a transaction
+    return current is not None and current == context.script.get_current_head()
 
 
 def run_on_new_engine(url: URL) -> None:
@@ -85,9 +114,10 @@ def run_on_new_engine(url: URL) -> None:
         with engine.connect() as connection:
             if not is_sqlite(url):
                 run_on_connection(connection)
-                return
-            with sqlite_foreign_keys_off(connection):
-                run_on_connection(connection)
+            elif not is_up_to_date(connection):
+                # Only a real upgrade turns foreign keys off and checks every row.
+                with sqlite_foreign_keys_off(connection):
+                    run_on_connection(connection)
     finally:
         engine.dispose()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
+import pytest
 from alembic import command
 
 from storage.db import Database, alembic_config
@@ -44,3 +46,35 @@ async def test_upgrade_from_first_revision_keeps_images(tmp_path: Path) -> None:
     with sqlite3.connect(path) as connection:
         assert connection.execute("select count(*) from images").fetchone() == (1,)
         assert connection.execute("select upscales_pressed from jobs").fetchone() == ("[]",)
+
+
+async def test_rows_broken_before_upgrade_are_reported_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "midjau.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    command.upgrade(alembic_config(url), "0006")
+    with sqlite3.connect(path) as connection:
+        # An older release left a ticket whose user row is gone (foreign keys were off).
+        connection.execute(
+            "insert into support_tickets (id, user_id, subject, body, created_at)"
+            " values (1, 99, 'orphan', 'x', '2026-01-01')"
+        )
+
+    database = Database(url)
+    try:
+        with caplog.at_level(logging.WARNING, logger="storage.migrations"):
+            await database.upgrade()
+        first = [record.getMessage() for record in caplog.records]
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="storage.migrations"):
+            await database.upgrade()
+        second = [record.getMessage() for record in caplog.records]
+    finally:
+        await database.dispose()
+
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("select version_num from alembic_version").fetchone() == ("0007",)
+        assert connection.execute("select count(*) from support_tickets").fetchone() == (1,)
+    assert any("('support_tickets', 1, 'users')" in message for message in first)
+    assert second == []  # an up-to-date database is not scanned again
