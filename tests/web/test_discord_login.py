@@ -298,6 +298,42 @@ async def test_linked_account_cannot_link_second_discord(site: Site, browser: We
     assert await users_with_discord_id(site, SECOND_DISCORD_ID) == []
 
 
+async def test_unlink_then_link_another_discord(site: Site, browser: WebClient) -> None:
+    assert site.sandbox is not None
+    await browser.sign_up_and_log_in(site, "ada@example.com", PASSWORD)
+    await open_url(browser, await callback_from_discord(browser))
+
+    status, html, _ = await browser.post_form(
+        "/dashboard/settings/discord/unlink", {}, from_page="/dashboard/settings"
+    )
+    unlinked = await user_by_email(site, "ada@example.com")
+    _, relinked, _ = await open_url(
+        browser, await callback_from_discord(browser, discord_id=SECOND_DISCORD_ID)
+    )
+
+    assert status == 200
+    assert "Discord is unlinked" in html
+    assert unlinked.discord_user_id is None
+    assert "is now linked" in relinked
+    assert (await user_by_email(site, "ada@example.com")).discord_user_id == SECOND_DISCORD_ID
+
+
+async def test_discord_only_account_cannot_unlink(site: Site, browser: WebClient) -> None:
+    assert site.sandbox is not None
+    await sign_up_with_discord(browser)
+    _, profile = await browser.get("/dashboard/settings")
+
+    _, html, _ = await browser.post_form(
+        "/dashboard/settings/discord/unlink", {}, from_page="/dashboard/settings"
+    )
+
+    assert "/dashboard/settings/discord/unlink" not in profile
+    assert "cannot be unlinked until the account has a password" in profile
+    assert "This account logs in with Discord" in html
+    [user] = await users_with_discord_id(site, site.sandbox.user_id)
+    assert user.discord_user_id == site.sandbox.user_id
+
+
 async def test_bot_made_empty_user_gives_way_to_link(site: Site, browser: WebClient) -> None:
     assert site.sandbox is not None
     engine = site.service.engine

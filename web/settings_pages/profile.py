@@ -211,6 +211,42 @@ def _send_change_notice(request: web.Request, old_email: str, new_email: str) ->
     )
 
 
+@routes.post(PAGE + "/discord/unlink")
+@login_required
+async def unlink_discord(request: web.Request) -> web.Response:
+    """Unlink the user's Discord account, unless Discord is how they log in."""
+    user = await require_user(request)
+    if user.discord_user_id is None:
+        flash(request, "No Discord account is linked.", "info")
+        raise web.HTTPSeeOther(PAGE)
+    if not can_log_in_without_discord(user):
+        flash(
+            request,
+            "This account logs in with Discord. Set a password and a verified email "
+            "address first, so you can still log in after unlinking.",
+            "error",
+        )
+        raise web.HTTPSeeOther(PAGE)
+
+    async with request.app[DATABASE_KEY].sessions() as session, session.begin():
+        stored = await session.get(User, user.id)
+        if stored is not None:
+            stored.discord_user_id = None
+    _log.info("user %s unlinked their Discord account", user.id)
+    flash(
+        request,
+        "Discord is unlinked. The MidJAu bot no longer runs that Discord user's commands "
+        "with this account; link it again here, or link another one.",
+        "success",
+    )
+    raise web.HTTPSeeOther(PAGE)
+
+
+def can_log_in_without_discord(user: User) -> bool:
+    """Return whether the user can log in with email and password."""
+    return user.password_hash is not None and user.email_verified_at is not None
+
+
 async def _render_page(
     request: web.Request,
     user: User,
@@ -222,6 +258,7 @@ async def _render_page(
         "section": "profile",
         "errors": errors or {},
         "has_password": user.password_hash is not None,
+        "can_unlink": can_log_in_without_discord(user),
         "max_name_length": MAX_NAME_LENGTH,
     }
     return await render(request, "settings/profile.html", context, status=status)
