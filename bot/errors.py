@@ -14,15 +14,22 @@ class SheetRejectedError(BotUserError):
 class NoConnectionError(BotUserError):
     """The user has not connected a Discord account for Midjourney yet."""
 
-    def __init__(self, site_url: str) -> None:
+    def __init__(self, site_url: str, *, discord_login: bool) -> None:
         site = site_url.rstrip("/")
-        super().__init__(
+        message = (
             "You have not connected a Midjourney account yet. Connect one on MidJAu's site "
-            f"({site}/dashboard/settings/connections). If you did so with an account made "
-            f"by email, link this Discord account to it there first: {site}/login/discord. "
+            f"({site}/dashboard/settings/connections). "
+        )
+        if discord_login:
+            message += (
+                "If you did so with an account made by email, link this Discord account to "
+                f"it there first: {site}/login/discord. "
+            )
+        message += (
             "Or ask the operator to run `midjau connect` with your Discord account, server "
             "and channel. Then try again."
         )
+        super().__init__(message)
 
 
 class AccountNotLinkedError(BotUserError):

@@ -159,8 +159,23 @@ class WebSettings(BaseModel):
 
     @property
     def site_url(self) -> str:
-        """Return the address users open the site at: the public one, or host and port."""
-        return self.public_url or f"http://{self.host}:{self.port}"
+        """Return the address users open the site at: the public one, or host and port.
+
+        A site listening on every address (0.0.0.0, ::) is named by its loopback address.
+        """
+        if self.public_url:
+            return self.public_url
+        # Not a bind: the wildcard addresses are only translated for a link.
+        wildcards = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "[::1]"}  # noqa: S104
+        host = wildcards.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 address in a URL
+        return f"http://{host}:{self.port}"
+
+    @property
+    def discord_login(self) -> bool:
+        """Return whether "Log in with Discord" is set up."""
+        return bool(self.discord_client_id and self.discord_client_secret)
 
     @field_validator("trusted_proxies")
     @classmethod

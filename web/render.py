@@ -59,9 +59,7 @@ def public_settings(settings: Settings) -> dict[str, Any]:
         "terms_version": web_settings.terms_version,
         "ga4_measurement_id": web_settings.ga4_measurement_id,
         "meta_pixel_id": web_settings.meta_pixel_id,
-        "discord_login": bool(
-            web_settings.discord_client_id and web_settings.discord_client_secret
-        ),
+        "discord_login": web_settings.discord_login,
         "public_url": web_settings.public_url,
         "operator_email": settings.mail.operator,
     }

@@ -57,7 +57,7 @@ class DiscordIdentity:
 
 def is_configured(settings: WebSettings) -> bool:
     """Tell whether the site has a Discord OAuth2 client id and secret."""
-    return bool(settings.discord_client_id and settings.discord_client_secret)
+    return settings.discord_login
 
 
 def authorize_url(settings: WebSettings, *, redirect_uri: str, state: str) -> str:

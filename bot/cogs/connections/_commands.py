@@ -112,7 +112,8 @@ class Connections(
         user_id = await ensure_clicker(self.bot, interaction)
         connections = list(await self.bot.engine.connection_health(user_id))
         if not connections:
-            raise NoConnectionError(self.bot.settings.web.site_url)
+            web = self.bot.settings.web
+            raise NoConnectionError(web.site_url, discord_login=web.discord_login)
         return connections
 
 

@@ -30,7 +30,9 @@ def test_wrapped_errors_are_unwrapped() -> None:
     command: app_commands.Command[Any, ..., None] = app_commands.Command(
         name="run", description="Run.", callback=_callback
     )
-    wrapped = app_commands.CommandInvokeError(command, NoConnectionError("http://127.0.0.1:8080"))
+    wrapped = app_commands.CommandInvokeError(
+        command, NoConnectionError("http://127.0.0.1:8080", discord_login=True)
+    )
 
     assert "midjau connect" in (describe_error(wrapped) or "")
 
