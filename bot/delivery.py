@@ -12,6 +12,7 @@ from pathlib import Path
 
 import discord
 
+from bot.text import plural
 from pipeline.downloads import sign_download
 from pipeline.durations import format_duration
 from pipeline.progress import BatchResult, BatchSummary
@@ -39,7 +40,7 @@ def summary_line(batch_id: int, status: str, summary: BatchSummary) -> str:
         parts.append(f"{summary.rows_skipped} skipped")
     if summary.rows_cancelled:
         parts.append(f"{summary.rows_cancelled} cancelled")
-    parts.append(f"{summary.images} images")
+    parts.append(plural(summary.images, "image"))
     parts.append(format_duration(summary.elapsed_seconds))
     verb = {"done": "finished", "cancelled": "was cancelled", "failed": "failed"}.get(
         status, status

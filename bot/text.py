@@ -68,3 +68,8 @@ def sentence(text: str) -> str:
     if not text or text[-1] in ".!?…":
         return text
     return text + "."
+
+
+def plural(count: int, noun: str) -> str:
+    """Return ``count`` with ``noun``, adding an s unless the count is one."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"

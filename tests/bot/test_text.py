@@ -1,4 +1,14 @@
-from bot.text import ZERO_WIDTH_SPACE, defuse_mentions, echo, join_within, sentence, shorten
+import pytest
+
+from bot.text import (
+    ZERO_WIDTH_SPACE,
+    defuse_mentions,
+    echo,
+    join_within,
+    plural,
+    sentence,
+    shorten,
+)
 
 
 def test_everyone_and_here_are_defused() -> None:
@@ -64,3 +74,11 @@ def test_sentence_keeps_end_punctuation() -> None:
     assert sentence("Solve the CAPTCHA!") == "Solve the CAPTCHA!"
     assert sentence("Done.") == "Done."
     assert sentence("") == ""
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [(0, "0 images"), (1, "1 image"), (2, "2 images"), (1200, "1,200 images")],
+)
+def test_plural(count: int, expected: str) -> None:
+    assert plural(count, "image") == expected

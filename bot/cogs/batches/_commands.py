@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.batches._delete import DeleteConfirmation, confirmation_text
+from bot.cogs.batches._delete import DeleteConfirmation, confirmation_text, why_not_deletable
 from bot.cogs.batches._retry import (
     describe_finished,
     describe_for_retry,
@@ -171,12 +171,10 @@ class Batches(
         """Delete a finished batch for good: its prompts, images and files. Asks first."""
         user_id = await self._user_id(interaction)
         if not await self.bot.engine.owns_finished_batch(batch, user_id):
-            raise BatchNotFoundError(
-                f"Batch {batch} is not one of your finished batches. A running batch must be "
-                "cancelled and finish first; `/batch status` lists them."
-            )
+            raise BatchNotFoundError(await why_not_deletable(self.bot, batch, user_id))
         view = DeleteConfirmation(self.bot, batch, user_id, interaction.user.id)
         await interaction.response.send_message(confirmation_text(batch), view=view, ephemeral=True)
+        view.question = interaction
 
     @delete.autocomplete("batch")
     async def delete_batch_choices(

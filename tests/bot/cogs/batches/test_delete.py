@@ -66,11 +66,18 @@ async def test_delete_rejects_batch_not_finished(
 
     await user.run_slash_command("batch delete", {"batch": batch_id})
     reply = await user.wait_for_message(
-        by_bot(sandbox, lambda message: "not one of your finished" in message.get("content", "")),
+        by_bot(sandbox, lambda message: "never run" in message.get("content", "")), timeout=5
+    )
+    await user.run_slash_command("batch delete", {"batch": batch_id + 1000})
+    unknown = await user.wait_for_message(
+        by_bot(sandbox, lambda message: "not one of your batches" in message.get("content", "")),
         timeout=5,
     )
 
-    assert f"Batch {batch_id} is not one of your finished batches" in reply["content"]
+    assert reply["content"] == (
+        f"Batch {batch_id} was never run: press Cancel on its reply to discard it."
+    )
     assert not buttons_of(reply)
+    assert unknown["content"].startswith(f"Batch {batch_id + 1000} is not one of your batches")
     async with engine.db.sessions() as session:
         assert await session.get(Batch, batch_id) is not None
