@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from midjau.settings import WebSettings
+
 
 class BotUserError(Exception):
     """Something the user can fix; ``str(error)`` states what failed and what to do."""
@@ -14,13 +19,13 @@ class SheetRejectedError(BotUserError):
 class NoConnectionError(BotUserError):
     """The user has not connected a Discord account for Midjourney yet."""
 
-    def __init__(self, site_url: str, *, discord_login: bool) -> None:
-        site = site_url.rstrip("/")
+    def __init__(self, web: WebSettings) -> None:
+        site = web.site_url.rstrip("/")
         message = (
             "You have not connected a Midjourney account yet. Connect one on MidJAu's site "
             f"({site}/dashboard/settings/connections). "
         )
-        if discord_login:
+        if web.discord_login:
             message += (
                 "If you did so with an account made by email, link this Discord account to "
                 f"it there first: {site}/login/discord. "

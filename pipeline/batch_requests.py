@@ -122,7 +122,7 @@ class BatchRequests:
 
         A batch whose connection was disconnected while it waited moves to the user's
         first active connection. Raise ProcessingRestrictedError while the owner restricts
-        processing, and NoConnectionError when the owner has no connection left; the batch
+        processing, and NoConnectionError when the owner has no connection left. The batch
         keeps waiting in both cases.
         """
         async with self.ledger.transaction() as session:

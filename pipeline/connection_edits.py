@@ -141,8 +141,8 @@ class ConnectionEdits:
                     .join(Batch, Job.batch_id == Batch.id)
                     .where(Job.connection_id == connection_id)
                     .where(Job.status.not_in(list(FINAL_JOB_STATUSES)))
-                    # A batch still waiting for Run keeps its jobs; Run moves it to another
-                    # connection of the owner.
+                    # A batch still waiting for Run keeps its jobs, because Run moves it to
+                    # another connection of the owner.
                     .where(Batch.status != BatchStatus.AWAITING_CONFIRMATION)
                 )
             )

@@ -1,4 +1,4 @@
-"""What the pipeline needs from a relay that acts as one connected Discord account.
+"""The interface the pipeline needs from a relay that acts as one connected Discord account.
 
 ``midjourney.relay.Relay`` is the real one. Tests pass their own through the engine's
 relay factory, and mypy checks both against this interface.

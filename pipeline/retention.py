@@ -242,7 +242,7 @@ def _delete_files(
 
 
 def _delete_folder(folder: Path) -> int:
-    """Delete a folder and return how many files it had; another deletion may race this one."""
+    """Delete a folder and return how many files it had, even if another deletion races it."""
     try:
         files = sum(1 for path in folder.rglob("*") if path.is_file())
     except FileNotFoundError:

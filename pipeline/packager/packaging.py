@@ -115,7 +115,7 @@ async def package_batch(
 
 @dataclass
 class _Survey:
-    """What the first read of a batch's rows gathers: totals, images and missing files."""
+    """The totals, images and missing files that the first read of a batch's rows gathers."""
 
     tally: BatchTally = field(default_factory=BatchTally)
     refs: list[ImageRef] = field(default_factory=list)

@@ -32,11 +32,14 @@ def test_discord_login_needs_id_and_secret() -> None:
     assert WebSettings(discord_client_id="1", discord_client_secret=secret).discord_login
 
 
-def test_no_connection_message_links_discord_login_when_set_up() -> None:
-    with_login = str(NoConnectionError("https://midjau.example/", discord_login=True))
-    without_login = str(NoConnectionError("https://midjau.example/", discord_login=False))
+def test_no_connection_hint_offers_discord_login() -> None:
+    site = "https://midjau.example/"
+    secret = SecretStr("s")
+    with_login = WebSettings(public_url=site, discord_client_id="1", discord_client_secret=secret)
+    with_login_text = str(NoConnectionError(with_login))
+    without_login_text = str(NoConnectionError(WebSettings(public_url=site)))
 
-    assert "https://midjau.example/dashboard/settings/connections" in with_login
-    assert "https://midjau.example/login/discord" in with_login
-    assert "https://midjau.example/dashboard/settings/connections" in without_login
-    assert "/login/discord" not in without_login
+    assert "https://midjau.example/dashboard/settings/connections" in with_login_text
+    assert "https://midjau.example/login/discord" in with_login_text
+    assert "https://midjau.example/dashboard/settings/connections" in without_login_text
+    assert "/login/discord" not in without_login_text

@@ -87,7 +87,8 @@ async def test_remove_fails_unfinished_jobs_and_keeps_batch(rig: Rig) -> None:
     assert result.batch_id == batch_id
 
 
-async def test_remove_leaves_batch_awaiting_run(rig: Rig) -> None:
+async def disconnect_with_batch_waiting(rig: Rig) -> int:
+    """Upload a sheet without running it, then remove the connection; return the batch id."""
     batch_id = await rig.engine.create_batch(
         rig.user_id,
         make_intake(["a lighthouse"]),
@@ -95,8 +96,13 @@ async def test_remove_leaves_batch_awaiting_run(rig: Rig) -> None:
         origin=BatchOrigin.WEB,
         confirmed=False,
     )
-
     await rig.engine.remove_connection(rig.connection_id, rig.user_id)
+    return batch_id
+
+
+async def test_remove_leaves_batch_awaiting_run(rig: Rig) -> None:
+    batch_id = await disconnect_with_batch_waiting(rig)
+
     with pytest.raises(NoConnectionError):
         await rig.engine.confirm_batch(batch_id)
 
@@ -109,14 +115,7 @@ async def test_remove_leaves_batch_awaiting_run(rig: Rig) -> None:
 
 
 async def test_run_moves_waiting_batch_to_new_connection(rig: Rig) -> None:
-    batch_id = await rig.engine.create_batch(
-        rig.user_id,
-        make_intake(["a lighthouse"]),
-        BatchOptions(),
-        origin=BatchOrigin.WEB,
-        confirmed=False,
-    )
-    await rig.engine.remove_connection(rig.connection_id, rig.user_id)
+    batch_id = await disconnect_with_batch_waiting(rig)
     new_connection_id = await rig.engine.add_connection(
         rig.user_id,
         token="user-token",

@@ -32,7 +32,6 @@ from web.discord_login.client import (
     DiscordLoginError,
     authorize_url,
     fetch_identity,
-    is_configured,
 )
 from web.keys import DATABASE_KEY, SETTINGS_KEY
 from web.render import flash, render, visitor_consent
@@ -67,7 +66,7 @@ def setup(app: web.Application) -> None:
 async def start_discord_login(request: web.Request) -> web.Response:
     """Send the browser to Discord's authorize page with a state bound to this session."""
     settings = request.app[SETTINGS_KEY].web
-    if not is_configured(settings):
+    if not settings.discord_login:
         raise web.HTTPNotFound(
             text="Log in with Discord is not set up on this site. "
             "Log in with your email and password instead."

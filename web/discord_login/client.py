@@ -55,11 +55,6 @@ class DiscordIdentity:
         return self.global_name or self.username
 
 
-def is_configured(settings: WebSettings) -> bool:
-    """Tell whether the site has a Discord OAuth2 client id and secret."""
-    return settings.discord_login
-
-
 def authorize_url(settings: WebSettings, *, redirect_uri: str, state: str) -> str:
     """Return the Discord authorize page that sends the browser back with a code."""
     query = {

@@ -35,7 +35,7 @@ def confirmation_text(batch_id: int) -> str:
 
 
 class DeleteConfirmation(discord.ui.View):
-    """The Delete button under the question; only the user who asked can press it."""
+    """The Delete button under the question, which only the user who asked can press."""
 
     def __init__(self, bot: MidjauBot, batch_id: int, user_id: int, requester_id: int) -> None:
         super().__init__(timeout=CONFIRM_SECONDS)
@@ -44,7 +44,8 @@ class DeleteConfirmation(discord.ui.View):
         self.user_id = user_id
         self.requester_id = requester_id
         self.confirm.label = f"Delete batch {batch_id}"
-        # The command's interaction, set once the question is sent; it edits the question.
+        # The command's interaction, set once the question is sent, so the question can
+        # be edited when it expires.
         self.question: discord.Interaction | None = None
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:

@@ -81,8 +81,7 @@ async def prepare_sheet(
     # A restricted user's connections are all paused, so check this before "no connection".
     await engine.check_processing_allowed(user_id)
     if await engine.connection_for(user_id) is None:
-        web = bot.settings.web
-        raise NoConnectionError(web.site_url, discord_login=web.discord_login)
+        raise NoConnectionError(bot.settings.web)
 
     data = await attachment.read()
     intake = await engine.read_sheet(data, attachment.filename)

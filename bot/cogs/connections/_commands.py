@@ -112,8 +112,7 @@ class Connections(
         user_id = await ensure_clicker(self.bot, interaction)
         connections = list(await self.bot.engine.connection_health(user_id))
         if not connections:
-            web = self.bot.settings.web
-            raise NoConnectionError(web.site_url, discord_login=web.discord_login)
+            raise NoConnectionError(self.bot.settings.web)
         return connections
 
 

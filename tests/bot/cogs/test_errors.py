@@ -6,6 +6,7 @@ from discord import app_commands
 from bot.client import MidjauBot
 from bot.cogs.errors import describe_error
 from bot.errors import NoConnectionError, SheetRejectedError
+from midjau.settings import WebSettings
 from pipeline.engine import EngineError
 from pipeline.intake.model import IntakeError
 from sandbox.actor import SandboxUser
@@ -30,9 +31,7 @@ def test_wrapped_errors_are_unwrapped() -> None:
     command: app_commands.Command[Any, ..., None] = app_commands.Command(
         name="run", description="Run.", callback=_callback
     )
-    wrapped = app_commands.CommandInvokeError(
-        command, NoConnectionError("http://127.0.0.1:8080", discord_login=True)
-    )
+    wrapped = app_commands.CommandInvokeError(command, NoConnectionError(WebSettings()))
 
     assert "midjau connect" in (describe_error(wrapped) or "")
 
